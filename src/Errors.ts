@@ -1,0 +1,235 @@
+/**
+ * The typed errors of prorch. Every error is a `Data.TaggedError`: match on `_tag` with
+ * `Effect.catchTag`, or read its `message`.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+
+/**
+ * What is wrong with a step or pipeline definition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DefinitionProblem =
+  | "BlankPipelineName"
+  | "BlankStepName"
+  | "NoSteps"
+  | "DuplicateStepName"
+  | "NotAStep"
+  | "MissingNeed"
+  | "StateWithoutOnStart"
+  | "OutputWithoutOnContinue"
+  | "DuplicatePipelineName"
+  | "InvalidOption"
+
+/**
+ * An invalid step or pipeline definition: a blank name, a pipeline without steps, two steps with
+ * the same name in one pipeline, a step that needs the output of a step that does not come before
+ * it, two registered pipelines with the same name.
+ *
+ * `step(...)` and `pipeline(...)` throw it (definitions are module-level values, and a bad one
+ * should stop the program at once); `Pipeline.makeEffect` and `Orchestrator.layer` return it in
+ * the error channel.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DefinitionError extends Data.TaggedError("DefinitionError")<{
+  readonly problem: DefinitionProblem
+  readonly pipeline: string | undefined
+  readonly step: string | undefined
+  readonly detail: string
+}> {
+  override get message(): string {
+    const where = [
+      this.pipeline === undefined ? undefined : `pipeline ${JSON.stringify(this.pipeline)}`,
+      this.step === undefined ? undefined : `step ${JSON.stringify(this.step)}`
+    ].filter((_) => _ !== undefined).join(", ")
+    return `${this.problem}${where === "" ? "" : ` (${where})`}: ${this.detail}`
+  }
+}
+
+/**
+ * The storage failed (a SQL error, a broken connection, a failing custom store). The operation
+ * did not happen, or, for a commit, it happened entirely or not at all.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RepositoryError extends Data.TaggedError("RepositoryError")<{
+  readonly operation: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `repository operation ${this.operation} failed: ${cause}`
+  }
+}
+
+/**
+ * A commit was refused because the run changed since it was loaded (another worker claimed it
+ * after this one's lease expired, or an operator cancelled it). Nothing was written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class VersionConflict extends Data.TaggedError("VersionConflict")<{
+  readonly runId: string
+  readonly expected: number
+  readonly actual: number | undefined
+}> {
+  override get message(): string {
+    return `run ${this.runId} changed concurrently: expected version ${this.expected}, found ${
+      this.actual === undefined ? "no run" : this.actual
+    }`
+  }
+}
+
+/**
+ * A stored record no longer decodes (a column changed by hand, a status that does not exist).
+ * Nothing is changed: the run stays as it is stored, for an operator to look at.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CorruptRecord extends Data.TaggedError("CorruptRecord")<{
+  readonly runId: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `run ${this.runId} has a record that does not decode: ${this.detail}`
+  }
+}
+
+/**
+ * A stored pipeline input, step state, step output or signal payload no longer decodes with the
+ * schema that the pipeline or step declares (the schema changed, or the data was edited).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DecodeError extends Data.TaggedError("DecodeError")<{
+  readonly runId: string
+  readonly what: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `run ${this.runId}: the stored ${this.what} does not decode: ${this.detail}`
+  }
+}
+
+/**
+ * A value given to prorch (a pipeline input, a step's state or output, a signal payload) does not
+ * encode with its schema, or does not become JSON.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EncodeError extends Data.TaggedError("EncodeError")<{
+  readonly what: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `cannot encode the ${this.what}: ${this.detail}`
+  }
+}
+
+/**
+ * No run has that id.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RunNotFound extends Data.TaggedError("RunNotFound")<{
+  readonly runId: string
+}> {
+  override get message(): string {
+    return `no run with id ${this.runId}`
+  }
+}
+
+/**
+ * A stored run names a pipeline that this orchestrator does not know (it was not given to
+ * `Orchestrator.layer`): the run is left as it is.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownPipeline extends Data.TaggedError("UnknownPipeline")<{
+  readonly runId: string | undefined
+  readonly pipeline: string
+}> {
+  override get message(): string {
+    return `pipeline ${JSON.stringify(this.pipeline)} is not registered with this orchestrator${
+      this.runId === undefined ? "" : ` (run ${this.runId})`
+    }`
+  }
+}
+
+/**
+ * A management operation does not apply to the run as it is (cancelling a run that has ended,
+ * retrying a run that has not failed, signalling a step that has ended or that has no signal
+ * schema).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidOperation extends Data.TaggedError("InvalidOperation")<{
+  readonly runId: string
+  readonly operation: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `cannot ${this.operation} run ${this.runId}: ${this.detail}`
+  }
+}
+
+/**
+ * The worker's lease on a run was taken by another worker (the lease expired while a handler was
+ * running). The tick stopped without writing.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LeaseLost extends Data.TaggedError("LeaseLost")<{
+  readonly runId: string
+  readonly owner: string
+}> {
+  override get message(): string {
+    return `worker ${this.owner} lost its lease on run ${this.runId}`
+  }
+}
+
+/**
+ * A handler call took longer than the step's `timeout`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HandlerTimeout extends Data.TaggedError("HandlerTimeout")<{
+  readonly step: string
+  readonly handler: "onStart" | "onContinue"
+  readonly timeout: string
+}> {
+  override get message(): string {
+    return `${this.handler} of step ${JSON.stringify(this.step)} timed out after ${this.timeout}`
+  }
+}
+
+/**
+ * The errors that ticking one run can end with. They are reported per run (in a pass summary or
+ * by `Orchestrator.tick`); none of them stops a pass or a worker.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TickError =
+  | RepositoryError
+  | VersionConflict
+  | CorruptRecord
+  | DecodeError
+  | EncodeError
+  | UnknownPipeline
+  | LeaseLost

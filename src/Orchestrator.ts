@@ -1,0 +1,1352 @@
+/**
+ * The Orchestrator service: creates runs, ticks the runs that are due, and manages them.
+ *
+ * `Orchestrator.layer(pipelines)` registers pipelines (the original's `register_pipeline`) and
+ * captures the services their handlers need; the functions of this module are accessors over the
+ * service: `start`, `create`, `executePending` (the original's `execute_pipelines`), `tick`, `get`,
+ * `list`, `history`, `cancel`, `retry`, `signal`, `await` and `worker`.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as Intervals from "effect/ScheduleIntervals"
+import type * as Scope from "effect/Scope"
+import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
+import {
+  CorruptRecord,
+  DecodeError,
+  DefinitionError,
+  EncodeError,
+  HandlerTimeout,
+  InvalidOperation,
+  LeaseLost,
+  RepositoryError,
+  RunNotFound,
+  type TickError,
+  UnknownPipeline,
+  VersionConflict
+} from "./Errors.js"
+import * as Interpreter from "./Interpreter.js"
+import type * as Pipeline from "./Pipeline.js"
+import * as Repository from "./Repository.js"
+import type {
+  ErrorInfo,
+  HistoryEvent,
+  RunRecord,
+  RunSummary,
+  RunView,
+  SignalRecord,
+  Snapshot,
+  Status,
+  StepRecord
+} from "./Run.js"
+import { isTerminal, summary } from "./Run.js"
+import type * as Step from "./Step.js"
+import * as Codec from "./internal/codec.js"
+import * as Worker from "./internal/worker.js"
+
+// -----------------------------------------------------------------------------
+// models
+// -----------------------------------------------------------------------------
+
+/**
+ * Options of `start` and `create`: the pipeline `input` (required when the pipeline declares an
+ * input schema), an `idempotencyKey` (the same key for the same pipeline returns the same run,
+ * also under concurrent calls), and `at`, to schedule the run's first tick for later.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StartOptions<I> {
+  readonly input: I
+  readonly idempotencyKey?: string | undefined
+  readonly at?: Date | undefined
+}
+
+/**
+ * The arguments of `start` and `create` after the pipeline: options are optional for a
+ * pipeline without input, required (with `input`) for one with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StartArgs<P> = [Pipeline.Input<P>] extends [void]
+  ? [options?: Partial<StartOptions<Pipeline.Input<P>>>]
+  : [options: StartOptions<Pipeline.Input<P>>]
+
+/**
+ * What one tick did to a run: its status afterwards, and whether it ran a handler.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TickOutcome {
+  readonly runId: string
+  readonly status: Status
+  readonly ranHandlers: boolean
+}
+
+/**
+ * The errors of `start` and `create`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StartError = RepositoryError | UnknownPipeline | EncodeError
+
+/**
+ * The result of a pass over the due runs: how many runs were ticked and where they stand, and
+ * the runs that could not be ticked, each with its typed error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PassSummary {
+  readonly ticked: number
+  readonly finished: number
+  readonly failed: number
+  readonly cancelled: number
+  readonly waiting: number
+  readonly errors: ReadonlyArray<{ readonly runId: string; readonly error: TickError }>
+}
+
+/**
+ * Options of a pass: how many runs to tick at once (default 1, as in the original), and at most
+ * how many runs to tick in this pass (default: all that are due).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PassOptions {
+  readonly concurrency?: number | undefined
+  readonly limit?: number | undefined
+}
+
+/**
+ * Options of `list`: filters, a page size (default 100) and the `cursor` of the previous page.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListOptions {
+  readonly pipeline?: string | ReadonlyArray<string> | undefined
+  readonly status?: Status | ReadonlyArray<Status> | undefined
+  readonly createdFrom?: Date | undefined
+  readonly createdTo?: Date | undefined
+  readonly limit?: number | undefined
+  readonly cursor?: string | undefined
+}
+
+/**
+ * A page of runs, newest first, and the cursor of the next page (absent on the last page).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Page {
+  readonly runs: ReadonlyArray<RunSummary>
+  readonly cursor: string | undefined
+}
+
+/**
+ * Options of the orchestrator.
+ *
+ * - `owner`: this orchestrator's identity in leases, logs, spans and the history (default:
+ *   `<hostname>:<pid>:<random>`).
+ * - `leaseDuration`: how long a claim holds a run before another worker may take it over
+ *   (default 30 seconds); a long tick renews it every third of that.
+ * - `awaitInterval`: the longest pause between two looks at a run in `await` (default 1 second).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly owner?: string | undefined
+  readonly leaseDuration?: Duration.DurationInput | undefined
+  readonly awaitInterval?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of a worker; see `docs/runtime.md`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WorkerOptions = Worker.Options
+
+/**
+ * The errors of management operations on one run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ManageError = RepositoryError | RunNotFound | CorruptRecord | InvalidOperation
+
+/**
+ * The operations of the Orchestrator service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** This orchestrator's identity (lease owner, worker id in the history). */
+  readonly owner: string
+  /** The registered pipelines, by name. */
+  readonly pipelines: ReadonlyMap<string, Pipeline.Any>
+  /**
+   * Create a run (the run record and one record per step, all `created`) and execute its first
+   * tick at once, which goes on while steps finish. Returns the run id. With an idempotency key
+   * that a run of this pipeline already has, returns that run's id and does nothing else.
+   */
+  readonly start: <P extends Pipeline.Any>(pipeline: P, ...args: StartArgs<P>) => Effect.Effect<string, StartError>
+  /** Create a run without ticking it: a later pass or a worker picks it up. */
+  readonly create: <P extends Pipeline.Any>(pipeline: P, ...args: StartArgs<P>) => Effect.Effect<string, StartError>
+  /** Tick one run now, if it is due and no other worker holds it. */
+  readonly tick: (runId: string) => Effect.Effect<TickOutcome, TickError | RunNotFound>
+  /**
+   * One pass over the runs that are due: each is ticked at most once (a plain `Step.wait()` is
+   * continued on the next pass, as in the original). Errors of single runs are in the summary;
+   * the pass goes on.
+   */
+  readonly executePending: (options?: PassOptions) => Effect.Effect<PassSummary, RepositoryError>
+  /** A run with its steps, its input, state and outputs decoded. */
+  readonly get: (runId: string) => Effect.Effect<RunView, RepositoryError | RunNotFound | CorruptRecord | DecodeError>
+  /** Runs by pipeline, status and creation time, newest first, a page at a time. */
+  readonly list: (options?: ListOptions) => Effect.Effect<Page, RepositoryError | CorruptRecord>
+  /** A run's history, in order. */
+  readonly history: (runId: string) => Effect.Effect<ReadonlyArray<Repository.LoggedEvent>, RepositoryError>
+  /**
+   * Cancel a run that has not ended: its current step and the run become `cancelled`, later
+   * steps never start, and no handler of the run starts again.
+   */
+  readonly cancel: (runId: string, reason?: string) => Effect.Effect<void, ManageError>
+  /** Resume a failed run from its failed step, with the step's attempt counter reset. */
+  readonly retry: (runId: string) => Effect.Effect<void, ManageError>
+  /**
+   * Store a payload for a step of a run, durably; it is handed to that step's next `onContinue`
+   * (in `ctx.signals`), and the run is due at once.
+   */
+  readonly signal: {
+    <S extends Step.Any>(
+      runId: string,
+      step: S,
+      payload: Step.Signal<S>
+    ): Effect.Effect<void, ManageError | EncodeError | UnknownPipeline>
+    (runId: string, step: string, payload: unknown): Effect.Effect<void, ManageError | EncodeError | UnknownPipeline>
+  }
+  /** Wait until a run has ended, and return its final view. */
+  readonly await: (
+    runId: string
+  ) => Effect.Effect<RunView, RepositoryError | RunNotFound | CorruptRecord | DecodeError>
+  /**
+   * A worker: a loop that claims due runs and ticks them with bounded concurrency, until it is
+   * interrupted (then in-flight ticks get a grace period, and their claims are released).
+   */
+  readonly worker: (options?: WorkerOptions) => Effect.Effect<never, ConfigError.ConfigError, Scope.Scope>
+}
+
+/**
+ * The Orchestrator service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Orchestrator extends Context.Tag("prorch/Orchestrator")<Orchestrator, Service>() {}
+
+// -----------------------------------------------------------------------------
+// compiled definitions
+// -----------------------------------------------------------------------------
+
+interface CompiledStep {
+  readonly step: Step.Any
+  readonly index: number
+  readonly state: Codec.Codec
+  readonly output: Codec.Codec
+  readonly signal: Codec.Codec
+  readonly needs: ReadonlyArray<readonly [key: string, index: number]>
+}
+
+interface Compiled {
+  readonly pipeline: Pipeline.Any
+  readonly input: Codec.Codec
+  readonly steps: ReadonlyArray<CompiledStep>
+}
+
+const compile = (pipeline: Pipeline.Any): Compiled => ({
+  pipeline,
+  input: Codec.make(pipeline.input),
+  steps: pipeline.steps.map((step, index) => ({
+    step,
+    index,
+    state: Codec.make(step.state),
+    output: Codec.make(step.output),
+    signal: Codec.make(step.signal),
+    needs: Object.entries(step.needs).map(([key, need]) => [key, pipeline.indexOf(need.name)] as const)
+  }))
+})
+
+// -----------------------------------------------------------------------------
+// constructors
+// -----------------------------------------------------------------------------
+
+const defaultOwner = () => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+
+/**
+ * Build the service for a list of pipelines. Fails with a `DefinitionError` when two pipelines
+ * have the same name.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <const Pipelines extends ReadonlyArray<Pipeline.Any>>(
+  pipelines: Pipelines,
+  options: Options = {}
+): Effect.Effect<Service, DefinitionError, Repository.Repository | Pipeline.Context<Pipelines[number]>> =>
+  Effect.gen(function*() {
+    const registry = new Map<string, Compiled>()
+    for (const pipeline of pipelines) {
+      if (registry.has(pipeline.name)) {
+        return yield* new DefinitionError({
+          problem: "DuplicatePipelineName",
+          pipeline: pipeline.name,
+          step: undefined,
+          detail: "two registered pipelines have this name"
+        })
+      }
+      registry.set(pipeline.name, compile(pipeline))
+    }
+    const repository = yield* Repository.Repository
+    const context = yield* Effect.context<Pipeline.Context<Pipelines[number]>>()
+    return makeService(registry, repository, context, options)
+  })
+
+/**
+ * The Orchestrator layer for a list of pipelines. It requires the Repository service and every
+ * service that the pipelines' handlers require.
+ *
+ * @example
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const runId = yield* Orchestrator.start(backup)
+ *   return yield* Orchestrator.get(runId)
+ * }).pipe(
+ *   Effect.provide(Orchestrator.layer([backup])),
+ *   Effect.provide(SqliteRepository.layer({ filename: "prorch.db" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <const Pipelines extends ReadonlyArray<Pipeline.Any>>(
+  pipelines: Pipelines,
+  options?: Options
+): Layer.Layer<Orchestrator, DefinitionError, Repository.Repository | Pipeline.Context<Pipelines[number]>> =>
+  Layer.effect(Orchestrator, make(pipelines, options))
+
+// -----------------------------------------------------------------------------
+// implementation
+// -----------------------------------------------------------------------------
+
+const makeService = (
+  registry: ReadonlyMap<string, Compiled>,
+  repository: Repository.Service,
+  context: Context.Context<any>,
+  options: Options
+): Service => {
+  const owner = options.owner ?? defaultOwner()
+  const leaseMillis = Duration.toMillis(Duration.decode(options.leaseDuration ?? "30 seconds"))
+  const awaitMillis = Duration.toMillis(Duration.decode(options.awaitInterval ?? "1 second"))
+  const names = [...registry.keys()]
+  const ended = new Map<string, Array<Deferred.Deferred<void>>>()
+  const wakeups = new Set<() => void>()
+
+  const wake = () => {
+    for (const f of wakeups) f()
+  }
+
+  const notifyEnded = (runId: string) => {
+    const waiting = ended.get(runId)
+    if (waiting !== undefined) {
+      ended.delete(runId)
+      for (const deferred of waiting) Deferred.unsafeDone(deferred, Exit.void)
+    }
+  }
+
+  const lookup = (runId: string | undefined, name: string): Either.Either<Compiled, UnknownPipeline> => {
+    const compiled = registry.get(name)
+    return compiled === undefined ? Either.left(new UnknownPipeline({ runId, pipeline: name })) : Either.right(compiled)
+  }
+
+  // --- handlers ----------------------------------------------------------------
+
+  const callHandler = <A>(
+    compiled: CompiledStep,
+    handler: "onStart" | "onContinue",
+    attempt: number,
+    run: () => Effect.Effect<A, unknown, unknown>
+  ): Effect.Effect<Exit.Exit<A, unknown>> => {
+    const timeout = compiled.step.timeout
+    let effect: Effect.Effect<A, unknown, unknown> = Effect.suspend(run)
+    if (timeout !== undefined) {
+      effect = Effect.timeoutFail(effect, {
+        duration: timeout,
+        onTimeout: () => new HandlerTimeout({ step: compiled.step.name, handler, timeout: Duration.format(timeout) })
+      })
+    }
+    return effect.pipe(
+      Effect.withSpan(`prorch.${handler}`, {
+        attributes: { "prorch.step": compiled.step.name, "prorch.attempt": attempt, "prorch.worker": owner }
+      }),
+      Effect.provide(context),
+      Effect.exit
+    ) as Effect.Effect<Exit.Exit<A, unknown>>
+  }
+
+  /** when to try a failed handler call again, replaying the step's schedule up to `attempt` */
+  const retryAt = (
+    compiled: CompiledStep,
+    attempt: number,
+    cause: Cause.Cause<unknown>,
+    now: number
+  ): Effect.Effect<number | undefined> => {
+    const schedule = compiled.step.retry
+    if (schedule === undefined) return Effect.succeed(undefined)
+    const input = Cause.squash(cause)
+    return Effect.gen(function*() {
+      let state = schedule.initial
+      let time = now
+      let delay = 0
+      for (let i = 0; i < attempt; i++) {
+        const [next, , decision] = yield* schedule.step(time, input, state)
+        if (ScheduleDecision.isDone(decision)) return undefined
+        state = next
+        const start = Math.max(time, Intervals.start(decision.intervals))
+        delay = start - time
+        time = start
+      }
+      return now + delay
+    })
+  }
+
+  // --- ticks -------------------------------------------------------------------
+
+  const tickClaimed = (
+    compiled: Compiled,
+    snapshot: Snapshot,
+    previousOwner: string | null,
+    waitMillis: number
+  ): Effect.Effect<TickOutcome, TickError> => {
+    const runId = snapshot.run.uuid
+    const lease = { version: snapshot.run.version, expiresAt: snapshot.run.lease_expires_at ?? 0 }
+    const body = Effect.gen(function*() {
+      let base: Snapshot = snapshot
+      let d = Interpreter.draft(snapshot)
+      let signals = snapshot.signals
+      let consumed: Array<string> = []
+      let ranHandlers = false
+
+      const actor = (now: number): Interpreter.Actor => ({ now, worker: owner })
+
+      if (previousOwner !== null && previousOwner !== owner) {
+        const now = yield* Clock.currentTimeMillis
+        d = Interpreter.leaseLost(d, previousOwner, actor(now))
+      }
+
+      const commit = (release: boolean) =>
+        Effect.gen(function*() {
+          const run: RunRecord = {
+            ...d.run,
+            version: base.run.version + 1,
+            lease_owner: release ? null : owner,
+            lease_expires_at: release ? null : lease.expiresAt
+          }
+          const steps: Array<StepRecord> = d.changed.map((i) => d.steps[i])
+          yield* repository.commit({
+            run,
+            steps,
+            events: d.events,
+            expectedVersion: base.run.version,
+            consumedSignals: consumed
+          })
+          lease.version = run.version
+          base = {
+            run: { ...run, pending_signals: run.pending_signals - consumed.length },
+            steps: d.steps,
+            signals
+          }
+          d = Interpreter.draft(base)
+          consumed = []
+        })
+
+      const input = compiled.input.decode(snapshot.run.input)
+      if (Either.isLeft(input)) {
+        return yield* new DecodeError({ runId, what: "pipeline input", detail: input.left })
+      }
+
+      const contextFor = (cs: CompiledStep, step: StepRecord) =>
+        Effect.gen(function*() {
+          const outputs: Record<string, unknown> = {}
+          for (const [key, index] of cs.needs) {
+            const decoded = compiled.steps[index].output.decode(d.steps[index].output)
+            if (Either.isLeft(decoded)) {
+              return yield* new DecodeError({
+                runId,
+                what: `output of step ${JSON.stringify(d.steps[index].name)}`,
+                detail: decoded.left
+              })
+            }
+            outputs[key] = decoded.right
+          }
+          return {
+            runId,
+            stepRunId: step.uuid,
+            pipeline: compiled.pipeline.name,
+            step: step.name,
+            attempt: step.attempt,
+            input: input.right,
+            outputs
+          }
+        })
+
+      const failed = (cs: CompiledStep, handler: "onStart" | "onContinue", cause: Cause.Cause<unknown>) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const at = yield* retryAt(cs, d.steps[cs.index].attempt, cause, now)
+          d = Interpreter.handlerFailed(d, cs.index, handler, Codec.errorInfo(cause), at, actor(now))
+          return at !== undefined
+        })
+
+      loop: while (true) {
+        const now = yield* Clock.currentTimeMillis
+        const decision = Interpreter.decide(compiled.pipeline, d, now)
+        switch (decision._tag) {
+          case "Mismatch":
+            return yield* new DecodeError({ runId, what: "step list", detail: decision.detail })
+          case "Done":
+          case "Sleep":
+            break loop
+          case "Finalize":
+            d = Interpreter.finalize(d, decision.status, decision.index, actor(now))
+            break loop
+        }
+        // a step's handlers are about to run: what earlier steps did is committed first
+        if (Interpreter.hasChanges(d)) yield* commit(false)
+        const cs = compiled.steps[decision.index]
+        ranHandlers = true
+        if (decision._tag === "Start") {
+          const ctx = yield* contextFor(cs, d.steps[cs.index])
+          const onStart = cs.step.onStart
+          const exit = onStart === undefined
+            ? Exit.void
+            : yield* callHandler(cs, "onStart", ctx.attempt, () => onStart(ctx))
+          if (Exit.isFailure(exit)) {
+            if (yield* failed(cs, "onStart", exit.cause)) break loop
+            continue loop
+          }
+          const state = cs.state.encode(exit.value)
+          if (Either.isLeft(state)) {
+            const cause = Cause.fail(new EncodeError({ what: `state of step ${JSON.stringify(cs.step.name)}`, detail: state.left }))
+            if (yield* failed(cs, "onStart", cause)) break loop
+            continue loop
+          }
+          d = Interpreter.started(d, cs.index, state.right, actor(yield* Clock.currentTimeMillis))
+        }
+        // onContinue: right after onStart, or for a pending step
+        const step = d.steps[cs.index]
+        const state = cs.state.decode(step.state)
+        if (Either.isLeft(state)) {
+          return yield* new DecodeError({ runId, what: `state of step ${JSON.stringify(step.name)}`, detail: state.left })
+        }
+        const delivered: Array<SignalRecord> = []
+        const payloads: Array<unknown> = []
+        for (const signal of signals) {
+          if (signal.step !== step.name) continue
+          const payload = cs.signal.decode(signal.payload)
+          if (Either.isLeft(payload)) {
+            return yield* new DecodeError({ runId, what: `signal ${signal.id}`, detail: payload.left })
+          }
+          delivered.push(signal)
+          payloads.push(payload.right)
+        }
+        const ctx = {
+          ...(yield* contextFor(cs, step)),
+          state: state.right,
+          signals: payloads,
+          continuations: typeof step.metadata.continuations === "number" ? step.metadata.continuations : 0
+        }
+        const exit = yield* callHandler(cs, "onContinue", ctx.attempt, () => cs.step.onContinue(ctx))
+        if (Exit.isFailure(exit)) {
+          if (yield* failed(cs, "onContinue", exit.cause)) break loop
+          continue loop
+        }
+        const answered = yield* Clock.currentTimeMillis
+        const answer = toAnswer(cs, exit.value, answered, waitMillis)
+        if (answer._tag === "Invalid") {
+          if (yield* failed(cs, "onContinue", Cause.fail(answer.error))) break loop
+          continue loop
+        }
+        if (delivered.length > 0) {
+          consumed = [...consumed, ...delivered.map((s) => s.id)]
+          signals = signals.filter((s) => !delivered.includes(s))
+        }
+        d = Interpreter.continued(d, cs.index, answer.answer, actor(answered))
+        if (answer.answer._tag === "Wait") break loop
+      }
+      if (Interpreter.hasChanges(d)) {
+        yield* commit(true)
+      } else {
+        yield* repository.release({ runId, owner, version: lease.version })
+      }
+      if (isTerminal(d.run.status)) notifyEnded(runId)
+      return { runId, status: d.run.status, ranHandlers } satisfies TickOutcome
+    })
+    return withRenewal(runId, lease, body).pipe(
+      Effect.onInterrupt(() => repository.release({ runId, owner, version: lease.version }).pipe(Effect.ignore))
+    )
+  }
+
+  /** keep the lease alive while a tick runs; a lease taken by another worker aborts the tick */
+  const withRenewal = <A, E>(
+    runId: string,
+    lease: { version: number; expiresAt: number },
+    effect: Effect.Effect<A, E>
+  ): Effect.Effect<A, E | LeaseLost> => {
+    const interval = Math.max(1, Math.floor(leaseMillis / 3))
+    const renew: Effect.Effect<never, LeaseLost> = Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(interval)
+        const now = yield* Clock.currentTimeMillis
+        const expiresAt = now + leaseMillis
+        const kept = yield* repository.renew({ runId, owner, version: lease.version, leaseExpiresAt: expiresAt }).pipe(
+          Effect.tapError((error) => Effect.logWarning("prorch: lease renewal failed", error)),
+          Effect.orElseSucceed(() => true)
+        )
+        if (!kept) return yield* new LeaseLost({ runId, owner })
+        lease.expiresAt = expiresAt
+      }
+    })
+    return Effect.raceFirst(effect, renew)
+  }
+
+  const tickSnapshot = (claimed: Repository.Claimed, waitMillis: number): Effect.Effect<TickOutcome, TickError> =>
+    Either.match(lookup(claimed.snapshot.run.uuid, claimed.snapshot.run.name), {
+      onLeft: (error) => Effect.fail(error),
+      onRight: (compiled) => tickClaimed(compiled, claimed.snapshot, claimed.previousOwner, waitMillis)
+    }).pipe(
+      Effect.annotateLogs({ runId: claimed.snapshot.run.uuid, worker: owner }),
+      Effect.withSpan("prorch.tick", {
+        attributes: {
+          "prorch.run": claimed.snapshot.run.uuid,
+          "prorch.pipeline": claimed.snapshot.run.name,
+          "prorch.worker": owner
+        }
+      })
+    )
+
+  // --- creating runs -----------------------------------------------------------
+
+  const createRun = (
+    pipeline: Pipeline.Any,
+    args: ReadonlyArray<Partial<StartOptions<unknown>> | undefined>,
+    leased: boolean
+  ) =>
+    Effect.gen(function*() {
+      const options = args[0] ?? {}
+      const compiled = yield* lookup(undefined, pipeline.name)
+      const input = compiled.input.encode(options.input)
+      if (Either.isLeft(input)) {
+        return yield* new EncodeError({ what: `input of pipeline ${JSON.stringify(pipeline.name)}`, detail: input.left })
+      }
+      const now = yield* Clock.currentTimeMillis
+      const wakeAt = options.at === undefined ? now : options.at.getTime()
+      const lease = leased && wakeAt <= now
+      const runId = randomUUID()
+      const run: RunRecord = {
+        uuid: runId,
+        name: pipeline.name,
+        status: "created",
+        metadata: { current_step: null },
+        input: input.right,
+        idempotency_key: options.idempotencyKey ?? null,
+        version: 1,
+        wake_at: wakeAt,
+        lease_owner: lease ? owner : null,
+        lease_expires_at: lease ? now + leaseMillis : null,
+        pending_signals: 0,
+        error: null,
+        created_at: now,
+        updated_at: now,
+        ended_at: null
+      }
+      const steps: Array<StepRecord> = compiled.pipeline.steps.map((step, position) => ({
+        uuid: randomUUID(),
+        name: step.name,
+        pipeline_uuid: runId,
+        position,
+        status: "created",
+        metadata: {},
+        attempt: 1,
+        state: null,
+        output: null,
+        error: null,
+        created_at: now,
+        updated_at: now,
+        started_at: null,
+        ended_at: null
+      }))
+      const event: HistoryEvent = {
+        run_uuid: runId,
+        at: now,
+        type: "created",
+        step: null,
+        attempt: null,
+        worker: owner,
+        data: options.idempotencyKey === undefined ? null : { idempotencyKey: options.idempotencyKey }
+      }
+      const snapshot: Snapshot = { run, steps, signals: [] }
+      const created = yield* repository.create(snapshot, [event])
+      if (created._tag === "Existing") return { runId: created.runId, compiled, snapshot: undefined }
+      return { runId, compiled, snapshot: lease ? snapshot : undefined }
+    })
+
+  const start: Service["start"] = (pipeline, ...args) =>
+    Effect.gen(function*() {
+      const created = yield* createRun(pipeline, args as any, true)
+      if (created.snapshot !== undefined) {
+        yield* tickClaimed(created.compiled, created.snapshot, null, 0).pipe(
+          Effect.catchAll((error) => Effect.logWarning("prorch: the first tick of a new run failed", error)),
+          Effect.annotateLogs({ runId: created.runId, worker: owner })
+        )
+      } else {
+        wake()
+      }
+      return created.runId
+    }).pipe(Effect.withSpan("prorch.start", { attributes: { "prorch.pipeline": pipeline.name } }))
+
+  const create: Service["create"] = (pipeline, ...args) =>
+    createRun(pipeline, args as any, false).pipe(
+      Effect.map((created) => created.runId),
+      Effect.tap(() => Effect.sync(wake)),
+      Effect.withSpan("prorch.create", { attributes: { "prorch.pipeline": pipeline.name } })
+    )
+
+  // --- loading -----------------------------------------------------------------
+
+  const load = (runId: string) =>
+    Effect.flatMap(
+      repository.load(runId),
+      Option.match({
+        onNone: () => Effect.fail(new RunNotFound({ runId })),
+        onSome: Effect.succeed
+      })
+    )
+
+  /** take the lease of one run by a guarded write, as a claim would */
+  const claimOne = (runId: string) =>
+    Effect.gen(function*() {
+      const snapshot = yield* load(runId)
+      const now = yield* Clock.currentTimeMillis
+      const { run } = snapshot
+      if (run.lease_owner !== null && run.lease_owner !== owner && (run.lease_expires_at ?? 0) > now) {
+        return Option.none()
+      }
+      const leased: RunRecord = {
+        ...run,
+        lease_owner: owner,
+        lease_expires_at: now + leaseMillis,
+        version: run.version + 1
+      }
+      yield* repository.commit({
+        run: leased,
+        steps: [],
+        events: [],
+        expectedVersion: run.version,
+        consumedSignals: []
+      })
+      return Option.some<Repository.Claimed>({
+        snapshot: { ...snapshot, run: leased },
+        previousOwner: run.lease_owner === owner ? null : run.lease_owner
+      })
+    })
+
+  const tick: Service["tick"] = (runId) =>
+    Effect.gen(function*() {
+      const claimed = yield* claimOne(runId)
+      if (Option.isNone(claimed)) {
+        const snapshot = yield* load(runId)
+        return { runId, status: snapshot.run.status, ranHandlers: false }
+      }
+      return yield* tickSnapshot(claimed.value, 0)
+    })
+
+  // --- passes ------------------------------------------------------------------
+
+  /**
+   * Claim the runs due at the pass's start, in due order, as slots free up, and tick each in the
+   * background; a run ticked in this pass is not ticked again in it. Returns how many runs it
+   * claimed, once nothing due is left to claim (ticks may still be running).
+   */
+  const pass = (
+    runner: Worker.PassRunner,
+    limit: number,
+    onResult: (runId: string, result: Either.Either<TickOutcome, TickError>) => void
+  ): Effect.Effect<number, RepositoryError> =>
+    Effect.gen(function*() {
+      const passStart = yield* Clock.currentTimeMillis
+      const seen = new Set<string>()
+      let cursor: Repository.Cursor | undefined
+      let claimedTotal = 0
+      while (claimedTotal < limit) {
+        const taken = yield* runner.slots.take(Math.min(runner.slots.size, limit - claimedTotal))
+        const now = yield* Clock.currentTimeMillis
+        const batch = yield* repository.claim({
+          owner,
+          now: passStart,
+          leaseExpiresAt: now + leaseMillis,
+          limit: taken,
+          names,
+          after: cursor
+        }).pipe(Effect.onError(() => runner.slots.release(taken)))
+        cursor = batch.cursor
+        for (const error of batch.corrupt) onResult(error.runId, Either.left(error))
+        yield* runner.slots.release(taken - batch.claimed.length)
+        if (batch.claimed.length === 0 && batch.corrupt.length === 0) break
+        claimedTotal += batch.claimed.length + batch.corrupt.length
+        for (const claimed of batch.claimed) {
+          const { run } = claimed.snapshot
+          const effect = seen.has(run.uuid)
+            ? Effect.ignore(repository.release({ runId: run.uuid, owner, version: run.version }))
+            : Effect.tap(
+              Effect.either(tickSnapshot(claimed, runner.waitMillis)),
+              (result) => Effect.sync(() => onResult(run.uuid, result))
+            )
+          seen.add(run.uuid)
+          yield* runner.fork(Effect.ensuring(Effect.asVoid(effect), runner.slots.release(1)))
+        }
+      }
+      return claimedTotal
+    })
+
+  const reportUnknown = (now: number) =>
+    Effect.map(
+      repository.dueElsewhere({ now, names, limit: 100 }),
+      (runs) => runs.map((run) => ({ runId: run.uuid, error: new UnknownPipeline({ runId: run.uuid, pipeline: run.name }) }))
+    )
+
+  const executePending: Service["executePending"] = (passOptions = {}) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const errors: Array<{ runId: string; error: TickError }> = yield* reportUnknown(now)
+      const counts = { ticked: 0, finished: 0, failed: 0, cancelled: 0, waiting: 0 }
+      const slots = yield* Worker.makeSlots(Math.max(1, passOptions.concurrency ?? 1))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const fibers = yield* FiberSet.make<void, never>()
+        yield* pass(
+          { slots, fork: (effect) => Effect.asVoid(FiberSet.run(fibers, effect)), waitMillis: 0 },
+          passOptions.limit ?? Number.POSITIVE_INFINITY,
+          (runId, result) => {
+            if (Either.isLeft(result)) {
+              errors.push({ runId, error: result.left })
+              return
+            }
+            counts.ticked++
+            const status = result.right.status
+            if (status === "finished") counts.finished++
+            else if (status === "failed") counts.failed++
+            else if (status === "cancelled") counts.cancelled++
+            else counts.waiting++
+          }
+        )
+        yield* FiberSet.awaitEmpty(fibers)
+      }))
+      for (const { runId, error } of errors) {
+        yield* Effect.logWarning(`prorch: run ${runId} could not be ticked: ${error.message}`)
+      }
+      return { ...counts, errors }
+    }).pipe(
+      Effect.annotateLogs({ worker: owner }),
+      Effect.withSpan("prorch.executePending", { attributes: { "prorch.worker": owner } })
+    )
+
+  // --- views -------------------------------------------------------------------
+
+  const decodeOr = (
+    runId: string,
+    what: string,
+    codec: Codec.Codec | undefined,
+    text: string | null
+  ): Either.Either<unknown, DecodeError> => {
+    if (codec === undefined) {
+      try {
+        return Either.right(text === null ? null : JSON.parse(text))
+      } catch (error) {
+        return Either.left(new DecodeError({ runId, what, detail: String(error) }))
+      }
+    }
+    return Either.mapLeft(codec.decode(text), (detail) => new DecodeError({ runId, what, detail }))
+  }
+
+  const view = (snapshot: Snapshot): Either.Either<RunView, DecodeError> =>
+    Either.gen(function*() {
+      const { run } = snapshot
+      const compiled = registry.get(run.name)
+      const input = yield* decodeOr(run.uuid, "pipeline input", compiled?.input, run.input)
+      const steps = []
+      for (const step of snapshot.steps) {
+        const cs = compiled?.steps[step.position]
+        const name = JSON.stringify(step.name)
+        steps.push({
+          id: step.uuid,
+          name: step.name,
+          status: step.status,
+          attempt: step.attempt,
+          state: yield* decodeOr(run.uuid, `state of step ${name}`, cs?.state, step.state),
+          output: yield* decodeOr(run.uuid, `output of step ${name}`, cs?.output, step.output),
+          error: step.error,
+          metadata: step.metadata,
+          startedAt: step.started_at === null ? null : new Date(step.started_at),
+          endedAt: step.ended_at === null ? null : new Date(step.ended_at)
+        })
+      }
+      return {
+        id: run.uuid,
+        pipeline: run.name,
+        status: run.status,
+        currentStep: run.metadata.current_step,
+        input,
+        steps,
+        error: run.error,
+        idempotencyKey: run.idempotency_key,
+        version: run.version,
+        wakeAt: new Date(run.wake_at),
+        createdAt: new Date(run.created_at),
+        updatedAt: new Date(run.updated_at),
+        endedAt: run.ended_at === null ? null : new Date(run.ended_at)
+      }
+    })
+
+  const get: Service["get"] = (runId) => Effect.flatMap(load(runId), view)
+
+  const list: Service["list"] = (listOptions = {}) =>
+    Effect.gen(function*() {
+      const limit = Math.max(1, listOptions.limit ?? 100)
+      const before = listOptions.cursor === undefined ? undefined : decodeCursor(listOptions.cursor)
+      const runs = yield* repository.list({
+        names: listOptions.pipeline === undefined ? undefined : asArray(listOptions.pipeline),
+        statuses: listOptions.status === undefined ? undefined : asArray(listOptions.status),
+        createdFrom: listOptions.createdFrom?.getTime(),
+        createdTo: listOptions.createdTo?.getTime(),
+        limit,
+        before
+      })
+      const last = runs[runs.length - 1]
+      return {
+        runs: runs.map(summary),
+        cursor: runs.length === limit && last !== undefined ? encodeCursor(last) : undefined
+      }
+    })
+
+  // --- management --------------------------------------------------------------
+
+  /** load, change with a pure transition, commit; again if the run changed meanwhile */
+  const manage = (
+    runId: string,
+    operation: string,
+    change: (snapshot: Snapshot, now: number) => Either.Either<Interpreter.Draft, InvalidOperation>
+  ): Effect.Effect<RunRecord, ManageError> =>
+    Effect.gen(function*() {
+      const snapshot = yield* load(runId)
+      const now = yield* Clock.currentTimeMillis
+      const d = yield* change(snapshot, now)
+      const run: RunRecord = { ...d.run, version: snapshot.run.version + 1 }
+      yield* repository.commit({
+        run,
+        steps: d.changed.map((i) => d.steps[i]),
+        events: d.events,
+        expectedVersion: snapshot.run.version,
+        consumedSignals: []
+      })
+      return run
+    }).pipe(
+      Effect.retry({ while: (error) => error._tag === "VersionConflict", times: 20 }),
+      Effect.catchTag("VersionConflict", (error) =>
+        Effect.fail(new InvalidOperation({ runId, operation, detail: `the run kept changing: ${error.message}` }))),
+      Effect.withSpan(`prorch.${operation}`, { attributes: { "prorch.run": runId } })
+    )
+
+  const cancel: Service["cancel"] = (runId, reason = "cancelled by an operator") =>
+    manage(runId, "cancel", (snapshot, now) =>
+      isTerminal(snapshot.run.status)
+        ? Either.left(new InvalidOperation({ runId, operation: "cancel", detail: `it has ended (${snapshot.run.status})` }))
+        : Either.right(Interpreter.cancelRun(Interpreter.draft(snapshot), reason, { now, worker: owner }))).pipe(
+        Effect.tap(() => Effect.sync(() => notifyEnded(runId)))
+      )
+
+  const retry: Service["retry"] = (runId) =>
+    manage(runId, "retry", (snapshot, now) =>
+      snapshot.run.status !== "failed"
+        ? Either.left(
+          new InvalidOperation({ runId, operation: "retry", detail: `only a failed run can be retried, it is ${snapshot.run.status}` })
+        )
+        : Either.right(
+          Interpreter.retryRun(Interpreter.draft(snapshot), { now, worker: owner })
+        )).pipe(Effect.tap(() => Effect.sync(wake)), Effect.asVoid)
+
+  const signal = ((runId: string, step: Step.Any | string, payload: unknown) =>
+    Effect.gen(function*() {
+      const stepName = typeof step === "string" ? step : step.name
+      const snapshot = yield* load(runId)
+      const compiled = yield* lookup(runId, snapshot.run.name)
+      const index = compiled.pipeline.indexOf(stepName)
+      if (index < 0) {
+        return yield* new InvalidOperation({
+          runId,
+          operation: "signal",
+          detail: `pipeline ${JSON.stringify(snapshot.run.name)} has no step ${JSON.stringify(stepName)}`
+        })
+      }
+      const cs = compiled.steps[index]
+      if (cs.step.signal === undefined) {
+        return yield* new InvalidOperation({
+          runId,
+          operation: "signal",
+          detail: `step ${JSON.stringify(stepName)} declares no signal schema`
+        })
+      }
+      const record = snapshot.steps[index]
+      if (record === undefined || isTerminal(record.status)) {
+        return yield* new InvalidOperation({
+          runId,
+          operation: "signal",
+          detail: `step ${JSON.stringify(stepName)} has ended (${record?.status})`
+        })
+      }
+      const encoded = cs.signal.encode(payload)
+      if (Either.isLeft(encoded)) {
+        return yield* new EncodeError({ what: `signal of step ${JSON.stringify(stepName)}`, detail: encoded.left })
+      }
+      const now = yield* Clock.currentTimeMillis
+      const id = randomUUID()
+      const accepted = yield* repository.signal(
+        { id, run_uuid: runId, step: stepName, payload: encoded.right ?? "null", created_at: now },
+        {
+          run_uuid: runId,
+          at: now,
+          type: "signalled",
+          step: stepName,
+          attempt: record.attempt,
+          worker: owner,
+          data: { signal: id }
+        }
+      )
+      if (!accepted) {
+        return yield* new InvalidOperation({ runId, operation: "signal", detail: "the run has ended" })
+      }
+      wake()
+    }).pipe(Effect.withSpan("prorch.signal", { attributes: { "prorch.run": runId } }))) as Service["signal"]
+
+  const awaitRun: Service["await"] = (runId) =>
+    Effect.gen(function*() {
+      const delays = Worker.backoff(
+        Schedule.exponential(Duration.millis(10), 2).pipe(Schedule.union(Schedule.spaced(Duration.millis(awaitMillis)))),
+        Duration.millis(awaitMillis)
+      )
+      while (true) {
+        const deferred = yield* Deferred.make<void>()
+        const list = ended.get(runId) ?? []
+        list.push(deferred)
+        ended.set(runId, list)
+        const snapshot = yield* load(runId)
+        if (isTerminal(snapshot.run.status)) {
+          ended.delete(runId)
+          return yield* view(snapshot)
+        }
+        yield* Effect.raceFirst(Deferred.await(deferred), Effect.flatMap(delays.next, Effect.sleep))
+      }
+    })
+
+  const worker: Service["worker"] = (workerOptions) =>
+    Worker.run({
+      owner,
+      names,
+      options: workerOptions ?? {},
+      repository,
+      registerWakeup: (f) =>
+        Effect.acquireRelease(Effect.sync(() => wakeups.add(f)), () => Effect.sync(() => wakeups.delete(f))),
+      pass: (runner) =>
+        pass(runner, Number.POSITIVE_INFINITY, (runId, result) => {
+          if (Either.isLeft(result)) {
+            Effect.runFork(
+              Effect.logWarning(`prorch: run ${runId} could not be ticked: ${result.left.message}`).pipe(
+                Effect.annotateLogs({ runId, worker: owner })
+              )
+            )
+          }
+        })
+    })
+
+  return {
+    owner,
+    pipelines: new Map([...registry].map(([name, compiled]) => [name, compiled.pipeline])),
+    start,
+    create,
+    tick,
+    executePending,
+    get,
+    list,
+    history: (runId) => repository.history(runId),
+    cancel: (runId, reason) => Effect.asVoid(cancel(runId, reason)),
+    retry,
+    signal,
+    await: awaitRun,
+    worker
+  }
+}
+
+const asArray = <A>(value: A | ReadonlyArray<A>): ReadonlyArray<A> =>
+  Array.isArray(value) ? value : [value as A]
+
+const encodeCursor = (run: RunRecord): string =>
+  Buffer.from(JSON.stringify([run.created_at, run.uuid])).toString("base64url")
+
+const decodeCursor = (cursor: string): { createdAt: number; uuid: string } | undefined => {
+  try {
+    const [createdAt, uuid] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
+    return typeof createdAt === "number" && typeof uuid === "string" ? { createdAt, uuid } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+type Answered =
+  | { readonly _tag: "Answer"; readonly answer: Interpreter.Answer }
+  | { readonly _tag: "Invalid"; readonly error: EncodeError }
+
+const toAnswer = (cs: CompiledStep, outcome: Step.Outcome, now: number, waitMillis: number): Answered => {
+  const name = JSON.stringify(cs.step.name)
+  switch (outcome?._tag) {
+    case "Finish": {
+      const output = cs.output.encode(outcome.output)
+      return Either.isLeft(output)
+        ? { _tag: "Invalid", error: new EncodeError({ what: `output of step ${name}`, detail: output.left }) }
+        : { _tag: "Answer", answer: { _tag: "Finish", output: output.right } }
+    }
+    case "Wait": {
+      let state: string | null | undefined
+      if (outcome.hasState) {
+        const encoded = cs.state.encode(outcome.state)
+        if (Either.isLeft(encoded)) {
+          return { _tag: "Invalid", error: new EncodeError({ what: `state of step ${name}`, detail: encoded.left }) }
+        }
+        state = encoded.right
+      }
+      const wakeAt = outcome.until !== undefined
+        ? outcome.until.getTime()
+        : outcome.after !== undefined
+        ? now + Duration.toMillis(outcome.after)
+        : now + waitMillis
+      return { _tag: "Answer", answer: { _tag: "Wait", state, wakeAt } }
+    }
+    case "Fail":
+      return {
+        _tag: "Answer",
+        answer: {
+          _tag: "Fail",
+          error: {
+            message: outcome.reason,
+            pretty: null,
+            cause: outcome.details === undefined ? null : Codec.toJson(outcome.details)
+          } satisfies ErrorInfo
+        }
+      }
+    case "Cancel":
+      return { _tag: "Answer", answer: { _tag: "Cancel", reason: outcome.reason } }
+    default:
+      return {
+        _tag: "Invalid",
+        error: new EncodeError({
+          what: `answer of step ${name}`,
+          detail: "onContinue must answer Step.finish(), Step.wait(), Step.fail() or Step.cancel()"
+        })
+      }
+  }
+}
+
+// -----------------------------------------------------------------------------
+// accessors
+// -----------------------------------------------------------------------------
+
+/**
+ * Create a run and execute its first tick; returns the run id. See `Service.start`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const start = <P extends Pipeline.Any>(
+  pipeline: P,
+  ...args: StartArgs<P>
+): Effect.Effect<string, StartError, Orchestrator> => Effect.flatMap(Orchestrator, (o) => o.start(pipeline, ...args))
+
+/**
+ * Create a run without ticking it (a later pass or a worker picks it up); returns the run id.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const create = <P extends Pipeline.Any>(
+  pipeline: P,
+  ...args: StartArgs<P>
+): Effect.Effect<string, StartError, Orchestrator> => Effect.flatMap(Orchestrator, (o) => o.create(pipeline, ...args))
+
+/**
+ * Tick one run now, if it is due and no other worker holds it.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const tick = (runId: string): Effect.Effect<TickOutcome, TickError | RunNotFound, Orchestrator> =>
+  Effect.flatMap(Orchestrator, (o) => o.tick(runId))
+
+/**
+ * One pass over every run that is due (the original's `execute_pipelines`).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const executePending = (
+  options?: PassOptions
+): Effect.Effect<PassSummary, RepositoryError, Orchestrator> =>
+  Effect.flatMap(Orchestrator, (o) => o.executePending(options))
+
+/**
+ * A run with its steps, decoded.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const get = (
+  runId: string
+): Effect.Effect<RunView, RepositoryError | RunNotFound | CorruptRecord | DecodeError, Orchestrator> =>
+  Effect.flatMap(Orchestrator, (o) => o.get(runId))
+
+/**
+ * Runs by pipeline, status and creation time, newest first.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const list = (options?: ListOptions): Effect.Effect<Page, RepositoryError | CorruptRecord, Orchestrator> =>
+  Effect.flatMap(Orchestrator, (o) => o.list(options))
+
+/**
+ * A run's history, in order.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const history = (
+  runId: string
+): Effect.Effect<ReadonlyArray<Repository.LoggedEvent>, RepositoryError, Orchestrator> =>
+  Effect.flatMap(Orchestrator, (o) => o.history(runId))
+
+/**
+ * Cancel a run that has not ended.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const cancel = (runId: string, reason?: string): Effect.Effect<void, ManageError, Orchestrator> =>
+  Effect.flatMap(Orchestrator, (o) => o.cancel(runId, reason))
+
+/**
+ * Resume a failed run from its failed step.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const retry = (runId: string): Effect.Effect<void, ManageError, Orchestrator> =>
+  Effect.flatMap(Orchestrator, (o) => o.retry(runId))
+
+/**
+ * Send a payload to a step of a run (typed by the step's `signal` schema when the step value is
+ * given).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const signal: {
+  <S extends Step.Any>(
+    runId: string,
+    step: S,
+    payload: Step.Signal<S>
+  ): Effect.Effect<void, ManageError | EncodeError | UnknownPipeline, Orchestrator>
+  (
+    runId: string,
+    step: string,
+    payload: unknown
+  ): Effect.Effect<void, ManageError | EncodeError | UnknownPipeline, Orchestrator>
+} = (runId: string, step: any, payload: unknown) => Effect.flatMap(Orchestrator, (o) => o.signal(runId, step, payload))
+
+/**
+ * Wait until a run has ended and return its final view.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+const awaitRun = (
+  runId: string
+): Effect.Effect<RunView, RepositoryError | RunNotFound | CorruptRecord | DecodeError, Orchestrator> =>
+  Effect.flatMap(Orchestrator, (o) => o.await(runId))
+
+export {
+  /**
+   * Wait until a run has ended and return its final view.
+   *
+   * @since 0.1.0
+   * @category accessors
+   */
+  awaitRun as await
+}
+
+/**
+ * Run a worker until interrupted: it claims due runs and ticks them with bounded concurrency.
+ * Scoped: closing the scope (or interrupting the fiber) shuts it down gracefully.
+ *
+ * @example
+ * ```ts
+ * NodeRuntime.runMain(
+ *   Effect.scoped(Orchestrator.worker({ concurrency: 8 })).pipe(Effect.provide(MainLayer))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const worker = (
+  options?: WorkerOptions
+): Effect.Effect<never, ConfigError.ConfigError, Orchestrator | Scope.Scope> =>
+  Effect.flatMap(Orchestrator, (o) => o.worker(options))
+
+export {
+  /**
+   * Errors re-exported for convenience.
+   *
+   * @since 0.1.0
+   */
+  VersionConflict
+}

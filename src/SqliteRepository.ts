@@ -1,0 +1,195 @@
+/**
+ * The embedded default: the Repository service on a SQLite file, through `@effect/sql` and
+ * `@effect/sql-sqlite-node`.
+ *
+ * - WAL journal, `synchronous = FULL` by default (a committed transition survives a power loss),
+ *   a busy timeout so that several processes on one file wait for each other.
+ * - Write transactions take the write lock up front (`BEGIN IMMEDIATE`): a claim's read and its
+ *   write are one atomic step, also across processes.
+ * - The library's own tables (`prorch_pipelines`, `prorch_pipeline_steps`, `prorch_history`,
+ *   `prorch_signals`) and migrations table (`prorch_migrations`); the due query goes through a
+ *   partial index over the runs that have not ended.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { RepositoryError } from "./Errors.js"
+import * as Repository from "./Repository.js"
+import * as Sql from "./internal/sql.js"
+
+/**
+ * Options of the SQLite repository.
+ *
+ * - `filename`: the database file, or `:memory:`.
+ * - `busyTimeout`: how long a write waits for another process's write lock (default 5 seconds).
+ * - `synchronous`: SQLite's `synchronous` setting (default `FULL`; `NORMAL` trades the last
+ *   commits before a power loss for speed; an application crash loses nothing either way).
+ * - `tablePrefix`: the prefix of the library's tables (default `prorch_`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly filename: string
+  readonly busyTimeout?: Duration.DurationInput | undefined
+  readonly synchronous?: "OFF" | "NORMAL" | "FULL" | "EXTRA" | undefined
+  readonly tablePrefix?: string | undefined
+}
+
+/**
+ * Options of `layerClient`: the same as `Options` without the file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ClientOptions = Omit<Options, "filename">
+
+/** @internal */
+export const tables = (prefix = "prorch_"): Sql.Tables => {
+  const name = (table: string) => `"${`${prefix}${table}`.replace(/"/g, "\"\"")}"`
+  return {
+    runs: name("pipelines"),
+    steps: name("pipeline_steps"),
+    history: name("history"),
+    signals: name("signals"),
+    migrations: name("migrations")
+  }
+}
+
+/** @internal */
+export const dialect: Sql.Dialect = {
+  name: "sqlite",
+  placeholders: (sql) => sql,
+  beginWrite: "BEGIN IMMEDIATE",
+  beginRead: "BEGIN",
+  claim: Sql.claimBySelect
+}
+
+/** @internal */
+export const migrations = (t: Sql.Tables, prefix: string): ReadonlyArray<Sql.Migration> => [
+  {
+    id: 1,
+    name: "runs, steps, history, signals",
+    statements: [
+      `CREATE TABLE ${t.runs} (
+        uuid TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        input TEXT,
+        idempotency_key TEXT,
+        version INTEGER NOT NULL,
+        wake_at INTEGER NOT NULL,
+        lease_owner TEXT,
+        lease_expires_at INTEGER,
+        pending_signals INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        ended_at INTEGER
+      )`,
+      `CREATE INDEX "${prefix}pipelines_due" ON ${t.runs} (wake_at, uuid) WHERE status IN ('created', 'pending')`,
+      `CREATE UNIQUE INDEX "${prefix}pipelines_idempotency" ON ${t.runs} (name, idempotency_key) ` +
+      `WHERE idempotency_key IS NOT NULL`,
+      `CREATE INDEX "${prefix}pipelines_created" ON ${t.runs} (created_at, uuid)`,
+      `CREATE INDEX "${prefix}pipelines_name_created" ON ${t.runs} (name, created_at)`,
+      `CREATE INDEX "${prefix}pipelines_status_created" ON ${t.runs} (status, created_at)`,
+      `CREATE TABLE ${t.steps} (
+        uuid TEXT PRIMARY KEY,
+        pipeline_uuid TEXT NOT NULL REFERENCES ${t.runs} (uuid),
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        state TEXT,
+        output TEXT,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        started_at INTEGER,
+        ended_at INTEGER,
+        UNIQUE (pipeline_uuid, position)
+      )`,
+      `CREATE TABLE ${t.history} (
+        seq INTEGER PRIMARY KEY,
+        run_uuid TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        step TEXT,
+        attempt INTEGER,
+        worker TEXT,
+        data TEXT
+      )`,
+      `CREATE INDEX "${prefix}history_run" ON ${t.history} (run_uuid, seq)`,
+      `CREATE TABLE ${t.signals} (
+        id TEXT PRIMARY KEY,
+        run_uuid TEXT NOT NULL,
+        step TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        consumed_at INTEGER
+      )`,
+      `CREATE INDEX "${prefix}signals_pending" ON ${t.signals} (run_uuid, created_at) WHERE consumed_at IS NULL`
+    ]
+  }
+]
+
+/**
+ * Build the repository over an existing SqlClient connected to SQLite: set its busy timeout and
+ * synchronous mode, apply the library's migrations, and return the service.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: ClientOptions = {}
+): Effect.Effect<Repository.Service, RepositoryError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const prefix = options.tablePrefix ?? "prorch_"
+    const t = tables(prefix)
+    const busy = Math.round(Duration.toMillis(Duration.decode(options.busyTimeout ?? "5 seconds")))
+    yield* Effect.scoped(Effect.gen(function*() {
+      const conn = yield* sql.reserve
+      yield* conn.executeUnprepared(`PRAGMA busy_timeout = ${busy}`, [], undefined)
+      yield* conn.executeUnprepared(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`, [], undefined)
+    })).pipe(Effect.mapError((cause) => new RepositoryError({ operation: "configure", cause })))
+    yield* Sql.migrate(sql, dialect, t, migrations(t, prefix))
+    return Sql.make(sql, dialect, t)
+  })
+
+/**
+ * The repository on a SQLite file (or `:memory:`), with a client of its own.
+ *
+ * @example
+ * ```ts
+ * Effect.provide(program, Orchestrator.layer([backup]).pipe(
+ *   Layer.provide(SqliteRepository.layer({ filename: "prorch.db" }))
+ * ))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<Repository.Repository, RepositoryError | ConfigError.ConfigError> =>
+  layerClient(options).pipe(Layer.provide(SqliteClient.layer({ filename: options.filename })))
+
+/**
+ * The repository over the application's own SqlClient (from `@effect/sql-sqlite-node`): the
+ * library's tables live beside the application's, under their prefix.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (
+  options: ClientOptions = {}
+): Layer.Layer<Repository.Repository, RepositoryError, SqlClient.SqlClient> =>
+  Layer.effect(Repository.Repository, make(options))

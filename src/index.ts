@@ -1,0 +1,81 @@
+/**
+ * prorch: a durable process orchestrator for TypeScript, built on Effect.
+ *
+ * A large process is split into pipelines of small steps. Pipelines are plain values built with
+ * `pipeline(name, step(...), step(...))`; a repository (an Effect service provided by a layer)
+ * persists every run; an orchestrator interprets the runs that are due.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Errors: every failure prorch reports, as tagged errors.
+ *
+ * @since 0.1.0
+ */
+export * as Errors from "./Errors.js"
+
+/**
+ * The pure core: what happens next to a run, and how its records change.
+ *
+ * @since 0.1.0
+ */
+export * as Interpreter from "./Interpreter.js"
+
+/**
+ * The Orchestrator service and its accessors.
+ *
+ * @since 0.1.0
+ */
+export * as Orchestrator from "./Orchestrator.js"
+
+/**
+ * Pipelines: names, input schemas, steps in order.
+ *
+ * @since 0.1.0
+ */
+export * as Pipeline from "./Pipeline.js"
+
+/**
+ * The Repository service, the in-memory layer and the four-operation adapter.
+ *
+ * @since 0.1.0
+ */
+export * as Repository from "./Repository.js"
+
+/**
+ * The persisted records and the views of runs.
+ *
+ * @since 0.1.0
+ */
+export * as Run from "./Run.js"
+
+/**
+ * The SQLite repository, the embedded default.
+ *
+ * @since 0.1.0
+ */
+export * as SqliteRepository from "./SqliteRepository.js"
+
+/**
+ * Steps: typed handlers and their outcomes.
+ *
+ * @since 0.1.0
+ */
+export * as Step from "./Step.js"
+
+/**
+ * Define a pipeline: `pipeline(name, step1, step2, ...)` or `pipeline(name, { input }, step1, ...)`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export { make as pipeline } from "./Pipeline.js"
+
+/**
+ * Define a step: `step(name, { state, output, onStart, onContinue, ... })`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export { make as step } from "./Step.js"

@@ -1,0 +1,333 @@
+import * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { CorruptRecord, RepositoryError, VersionConflict } from "../Errors.js"
+import type * as Repository from "../Repository.js"
+import { HistoryEvent, RunRecord, SignalRecord, StepRecord } from "../Run.js"
+import { afterCursor, byDueOrder, cursorOf, isDue, newest } from "./records.js"
+
+/** @internal */
+export type Collection = "pipelines" | "pipeline_steps" | "pipeline_history" | "pipeline_signals"
+
+/** @internal */
+export interface CrudStore<E = unknown, R = never> {
+  readonly get: (
+    collection: Collection,
+    uuid: string
+  ) => Effect.Effect<Readonly<Record<string, unknown>> | null | undefined, E, R>
+  readonly save: (collection: Collection, data: Readonly<Record<string, unknown>>) => Effect.Effect<unknown, E, R>
+  readonly update: (
+    collection: Collection,
+    uuid: string,
+    data: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<unknown, E, R>
+  readonly search: (
+    collection: Collection,
+    filter: readonly [field: string, value: unknown]
+  ) => Effect.Effect<ReadonlyArray<Readonly<Record<string, unknown>>>, E, R>
+}
+
+const decodeRun = Schema.decodeUnknownEither(RunRecord)
+const decodeStep = Schema.decodeUnknownEither(StepRecord)
+const decodeSignal = Schema.decodeUnknownEither(SignalRecord)
+const decodeEvent = Schema.decodeUnknownEither(Schema.extend(HistoryEvent, Schema.Struct({ seq: Schema.Number })))
+
+const corrupt = (runId: string, what: string, error: ParseResult.ParseError) =>
+  new CorruptRecord({ runId, detail: `${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}` })
+
+/** @internal */
+export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>): Repository.Service => {
+  const call = <A>(operation: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, RepositoryError> =>
+    effect.pipe(
+      Effect.provide(context),
+      Effect.catchAllCause((cause) => Effect.fail(new RepositoryError({ operation, cause: Cause.squash(cause) })))
+    )
+
+  const steps = (runId: string) =>
+    call("search pipeline_steps", store.search("pipeline_steps", ["pipeline_uuid", runId])).pipe(
+      Effect.flatMap((rows) => {
+        const decoded: Array<StepRecord> = []
+        for (const row of rows) {
+          const step = decodeStep(row)
+          if (Either.isLeft(step)) return Effect.fail(corrupt(runId, "a step record", step.left))
+          decoded.push(step.right)
+        }
+        return Effect.succeed(decoded.sort((a, b) => a.position - b.position))
+      })
+    )
+
+  const pendingSignals = (run: RunRecord) =>
+    run.pending_signals === 0 ? Effect.succeed([]) : call(
+      "search pipeline_signals",
+      store.search("pipeline_signals", ["run_uuid", run.uuid])
+    ).pipe(
+      Effect.flatMap((rows) => {
+        const decoded: Array<SignalRecord> = []
+        for (const row of rows) {
+          if (row.consumed_at !== null && row.consumed_at !== undefined) continue
+          const signal = decodeSignal(row)
+          if (Either.isLeft(signal)) return Effect.fail(corrupt(run.uuid, "a signal record", signal.left))
+          decoded.push(signal.right)
+        }
+        return Effect.succeed(decoded.sort((a, b) => a.created_at - b.created_at))
+      })
+    )
+
+  const snapshotOf = (run: RunRecord) =>
+    Effect.all({ run: Effect.succeed(run), steps: steps(run.uuid), signals: pendingSignals(run) })
+
+  const getRun = (runId: string) =>
+    call("get pipelines", store.get("pipelines", runId)).pipe(
+      Effect.flatMap((row) => {
+        if (row === undefined || row === null) return Effect.succeed(Option.none<RunRecord>())
+        const run = decodeRun(row)
+        return Either.isLeft(run)
+          ? Effect.fail(corrupt(runId, "the run record", run.left))
+          : Effect.succeed(Option.some(run.right))
+      })
+    )
+
+  const nextSeq = (runId: string) =>
+    call("search pipeline_history", store.search("pipeline_history", ["run_uuid", runId])).pipe(
+      Effect.map((rows) => rows.reduce((max, row) => Math.max(max, typeof row.seq === "number" ? row.seq : 0), 0))
+    )
+
+  const append = (events: ReadonlyArray<HistoryEvent>) => {
+    if (events.length === 0) return Effect.void
+    return Effect.flatMap(nextSeq(events[0].run_uuid), (last) =>
+      Effect.forEach(
+        events,
+        (event, i) =>
+          call(
+            "save pipeline_history",
+            store.save("pipeline_history", {
+              uuid: `${event.run_uuid}:${last + i + 1}`,
+              seq: last + i + 1,
+              ...event
+            })
+          ),
+        { discard: true }
+      ))
+  }
+
+  const active = call("search pipelines", store.search("pipelines", ["status", "created"])).pipe(
+    Effect.zipWith(
+      call("search pipelines", store.search("pipelines", ["status", "pending"])),
+      (created, pending) => [...created, ...pending]
+    )
+  )
+
+  const writeRun = (operation: string, run: RunRecord) =>
+    call(operation, store.update("pipelines", run.uuid, run as unknown as Record<string, unknown>))
+
+  return {
+    create: (snapshot, events) =>
+      Effect.gen(function*() {
+        const { run } = snapshot
+        if (run.idempotency_key !== null) {
+          const same = yield* call(
+            "search pipelines",
+            store.search("pipelines", ["idempotency_key", run.idempotency_key])
+          )
+          const existing = same.find((row) => row.name === run.name)
+          if (existing !== undefined) return { _tag: "Existing", runId: String(existing.uuid) } as const
+        }
+        yield* call("save pipelines", store.save("pipelines", run as unknown as Record<string, unknown>))
+        for (const step of snapshot.steps) {
+          yield* call("save pipeline_steps", store.save("pipeline_steps", step as unknown as Record<string, unknown>))
+        }
+        yield* append(events)
+        return { _tag: "Created" } as const
+      }),
+
+    load: (runId) =>
+      getRun(runId).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.succeed(Option.none()),
+          onSome: (run) => Effect.map(snapshotOf(run), Option.some)
+        }))
+      ),
+
+    commit: (commit) =>
+      Effect.gen(function*() {
+        const current = yield* getRun(commit.run.uuid).pipe(
+          Effect.catchTag("CorruptRecord", () => Effect.succeed(Option.none<RunRecord>()))
+        )
+        if (Option.isNone(current) || current.value.version !== commit.expectedVersion) {
+          return yield* new VersionConflict({
+            runId: commit.run.uuid,
+            expected: commit.expectedVersion,
+            actual: Option.isSome(current) ? current.value.version : undefined
+          })
+        }
+        const arrived = current.value.pending_signals > commit.run.pending_signals
+        yield* writeRun("update pipelines", {
+          ...commit.run,
+          pending_signals: current.value.pending_signals - commit.consumedSignals.length,
+          wake_at: arrived ? Math.min(commit.run.wake_at, commit.run.updated_at) : commit.run.wake_at
+        })
+        for (const step of commit.steps) {
+          yield* call(
+            "update pipeline_steps",
+            store.update("pipeline_steps", step.uuid, step as unknown as Record<string, unknown>)
+          )
+        }
+        for (const id of commit.consumedSignals) {
+          yield* call(
+            "update pipeline_signals",
+            store.update("pipeline_signals", id, { consumed_at: commit.run.updated_at })
+          )
+        }
+        yield* append(commit.events)
+      }),
+
+    claim: (options) =>
+      Effect.gen(function*() {
+        const names = new Set(options.names)
+        const rows = yield* active
+        const due: Array<RunRecord> = []
+        const corrupt: Array<CorruptRecord> = []
+        for (const row of rows) {
+          const run = decodeRun(row)
+          if (Either.isLeft(run)) {
+            if (typeof row.name === "string" && names.has(row.name)) {
+              corrupt.push(new CorruptRecord({
+                runId: String(row.uuid),
+                detail: `the run record: ${ParseResult.TreeFormatter.formatErrorSync(run.left)}`
+              }))
+            }
+            continue
+          }
+          if (names.has(run.right.name) && isDue(run.right, options.now) && afterCursor(run.right, options.after)) {
+            due.push(run.right)
+          }
+        }
+        due.sort(byDueOrder)
+        const picked = due.slice(0, options.limit)
+        const claimed: Array<Repository.Claimed> = []
+        for (const run of picked) {
+          const leased: RunRecord = {
+            ...run,
+            lease_owner: options.owner,
+            lease_expires_at: options.leaseExpiresAt,
+            version: run.version + 1
+          }
+          yield* writeRun("update pipelines", leased)
+          const snapshot = yield* snapshotOf(leased).pipe(Effect.either)
+          if (Either.isLeft(snapshot)) {
+            if (snapshot.left._tag === "CorruptRecord") corrupt.push(snapshot.left)
+            else return yield* snapshot.left
+          } else {
+            claimed.push({ snapshot: snapshot.right, previousOwner: run.lease_owner })
+          }
+        }
+        return { claimed, corrupt, cursor: cursorOf(picked, options.after) }
+      }),
+
+    dueElsewhere: (options) =>
+      Effect.map(active, (rows) => {
+        const names = new Set(options.names)
+        const found: Array<{ uuid: string; name: string }> = []
+        for (const row of rows) {
+          const run = decodeRun(row)
+          if (Either.isRight(run) && !names.has(run.right.name) && isDue(run.right, options.now)) {
+            found.push({ uuid: run.right.uuid, name: run.right.name })
+          }
+        }
+        return found.slice(0, options.limit)
+      }),
+
+    nextWakeAt: (options) =>
+      Effect.map(active, (rows) => {
+        const names = new Set(options.names)
+        let next: number | undefined
+        for (const row of rows) {
+          const run = decodeRun(row)
+          if (
+            Either.isRight(run) && names.has(run.right.name) && run.right.wake_at > options.now &&
+            (next === undefined || run.right.wake_at < next)
+          ) next = run.right.wake_at
+        }
+        return Option.fromNullable(next)
+      }),
+
+    renew: (options) =>
+      Effect.gen(function*() {
+        const run = yield* getRun(options.runId).pipe(Effect.orElseSucceed(() => Option.none<RunRecord>()))
+        if (Option.isNone(run) || run.value.lease_owner !== options.owner || run.value.version !== options.version) {
+          return false
+        }
+        yield* writeRun("update pipelines", { ...run.value, lease_expires_at: options.leaseExpiresAt })
+        return true
+      }),
+
+    release: (options) =>
+      Effect.gen(function*() {
+        const run = yield* getRun(options.runId).pipe(Effect.orElseSucceed(() => Option.none<RunRecord>()))
+        if (Option.isSome(run) && run.value.lease_owner === options.owner && run.value.version === options.version) {
+          yield* writeRun("update pipelines", { ...run.value, lease_owner: null, lease_expires_at: null })
+        }
+      }),
+
+    list: (filter) =>
+      Effect.gen(function*() {
+        const statuses = filter.statuses ?? (["created", "pending", "finished", "failed", "cancelled"] as const)
+        const rows: Array<Readonly<Record<string, unknown>>> = []
+        for (const status of statuses) {
+          rows.push(...(yield* call("search pipelines", store.search("pipelines", ["status", status]))))
+        }
+        const names = filter.names === undefined ? undefined : new Set(filter.names)
+        const found: Array<RunRecord> = []
+        for (const row of rows) {
+          const decoded = decodeRun(row)
+          if (Either.isLeft(decoded)) return yield* corrupt(String(row.uuid), "the run record", decoded.left)
+          const run = decoded.right
+          if (names !== undefined && !names.has(run.name)) continue
+          if (filter.createdFrom !== undefined && run.created_at < filter.createdFrom) continue
+          if (filter.createdTo !== undefined && run.created_at >= filter.createdTo) continue
+          if (
+            filter.before !== undefined &&
+            newest(run, { created_at: filter.before.createdAt, uuid: filter.before.uuid }) <= 0
+          ) continue
+          found.push(run)
+        }
+        return found.sort(newest).slice(0, filter.limit)
+      }),
+
+    history: (runId) =>
+      call("search pipeline_history", store.search("pipeline_history", ["run_uuid", runId])).pipe(
+        Effect.flatMap((rows) =>
+          Effect.forEach(rows, (row) =>
+            Either.match(decodeEvent(row), {
+              onLeft: (error) =>
+                Effect.fail(
+                  new RepositoryError({
+                    operation: "history",
+                    cause: ParseResult.TreeFormatter.formatErrorSync(error)
+                  })
+                ),
+              onRight: Effect.succeed
+            }))
+        ),
+        Effect.map((events) => events.slice().sort((a, b) => a.seq - b.seq))
+      ),
+
+    signal: (signal, event) =>
+      Effect.gen(function*() {
+        const run = yield* getRun(signal.run_uuid).pipe(Effect.orElseSucceed(() => Option.none<RunRecord>()))
+        if (Option.isNone(run) || ["finished", "failed", "cancelled"].includes(run.value.status)) return false
+        yield* call("save pipeline_signals", store.save("pipeline_signals", { uuid: signal.id, ...signal, consumed_at: null }))
+        yield* writeRun("update pipelines", {
+          ...run.value,
+          pending_signals: run.value.pending_signals + 1,
+          wake_at: Math.min(run.value.wake_at, signal.created_at)
+        })
+        yield* append([event])
+        return true
+      })
+  }
+}

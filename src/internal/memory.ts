@@ -1,0 +1,194 @@
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { VersionConflict } from "../Errors.js"
+import type * as Repository from "../Repository.js"
+import type { HistoryEvent, RunRecord, SignalRecord, StepRecord } from "../Run.js"
+import { isTerminal } from "../Run.js"
+import { afterCursor, byDueOrder, cursorOf, isDue, newest } from "./records.js"
+
+/** @internal */
+export const make = (): Repository.Service => {
+  const runs = new Map<string, RunRecord>()
+  const steps = new Map<string, ReadonlyArray<StepRecord>>()
+  const active = new Set<string>()
+  const keys = new Map<string, string>()
+  const history = new Map<string, Array<Repository.LoggedEvent>>()
+  const signals = new Map<string, Array<SignalRecord>>()
+  let seq = 0
+
+  const keyOf = (name: string, key: string) => `${name}\u0000${key}`
+
+  const append = (events: ReadonlyArray<HistoryEvent>) => {
+    for (const event of events) {
+      let log = history.get(event.run_uuid)
+      if (log === undefined) {
+        log = []
+        history.set(event.run_uuid, log)
+      }
+      log.push({ ...event, seq: ++seq })
+    }
+  }
+
+  const put = (run: RunRecord) => {
+    runs.set(run.uuid, run)
+    if (isTerminal(run.status)) active.delete(run.uuid)
+    else active.add(run.uuid)
+  }
+
+  const snapshotOf = (run: RunRecord) => ({
+    run,
+    steps: steps.get(run.uuid) ?? [],
+    signals: run.pending_signals > 0 ? (signals.get(run.uuid) ?? []).slice() : []
+  })
+
+  return {
+    create: (snapshot, events) =>
+      Effect.sync(() => {
+        const { run } = snapshot
+        if (run.idempotency_key !== null) {
+          const existing = keys.get(keyOf(run.name, run.idempotency_key))
+          if (existing !== undefined) return { _tag: "Existing", runId: existing } as const
+          keys.set(keyOf(run.name, run.idempotency_key), run.uuid)
+        }
+        put(run)
+        steps.set(run.uuid, snapshot.steps)
+        append(events)
+        return { _tag: "Created" } as const
+      }),
+
+    load: (runId) =>
+      Effect.sync(() => {
+        const run = runs.get(runId)
+        return run === undefined ? Option.none() : Option.some(snapshotOf(run))
+      }),
+
+    commit: (commit) =>
+      Effect.suspend(() => {
+        const current = runs.get(commit.run.uuid)
+        if (current === undefined || current.version !== commit.expectedVersion) {
+          return Effect.fail(
+            new VersionConflict({ runId: commit.run.uuid, expected: commit.expectedVersion, actual: current?.version })
+          )
+        }
+        const arrived = current.pending_signals > commit.run.pending_signals
+        const now = commit.run.updated_at
+        put({
+          ...commit.run,
+          pending_signals: current.pending_signals - commit.consumedSignals.length,
+          wake_at: arrived ? Math.min(commit.run.wake_at, now) : commit.run.wake_at
+        })
+        if (commit.steps.length > 0) {
+          const next = (steps.get(commit.run.uuid) ?? []).slice()
+          for (const step of commit.steps) next[step.position] = step
+          steps.set(commit.run.uuid, next)
+        }
+        if (commit.consumedSignals.length > 0) {
+          const consumed = new Set(commit.consumedSignals)
+          signals.set(commit.run.uuid, (signals.get(commit.run.uuid) ?? []).filter((s) => !consumed.has(s.id)))
+        }
+        append(commit.events)
+        return Effect.void
+      }),
+
+    claim: (options) =>
+      Effect.sync(() => {
+        const names = new Set(options.names)
+        const due: Array<RunRecord> = []
+        for (const uuid of active) {
+          const run = runs.get(uuid)!
+          if (names.has(run.name) && isDue(run, options.now) && afterCursor(run, options.after)) due.push(run)
+        }
+        due.sort(byDueOrder)
+        const picked = due.slice(0, options.limit)
+        const claimed = picked.map((run) => {
+          const leased: RunRecord = {
+            ...run,
+            lease_owner: options.owner,
+            lease_expires_at: options.leaseExpiresAt,
+            version: run.version + 1
+          }
+          put(leased)
+          return { snapshot: snapshotOf(leased), previousOwner: run.lease_owner }
+        })
+        return { claimed, corrupt: [], cursor: cursorOf(picked, options.after) }
+      }),
+
+    dueElsewhere: (options) =>
+      Effect.sync(() => {
+        const names = new Set(options.names)
+        const found: Array<{ uuid: string; name: string }> = []
+        for (const uuid of active) {
+          if (found.length >= options.limit) break
+          const run = runs.get(uuid)!
+          if (!names.has(run.name) && isDue(run, options.now)) found.push({ uuid, name: run.name })
+        }
+        return found
+      }),
+
+    nextWakeAt: (options) =>
+      Effect.sync(() => {
+        const names = new Set(options.names)
+        let next: number | undefined
+        for (const uuid of active) {
+          const run = runs.get(uuid)!
+          if (names.has(run.name) && run.wake_at > options.now && (next === undefined || run.wake_at < next)) {
+            next = run.wake_at
+          }
+        }
+        return Option.fromNullable(next)
+      }),
+
+    renew: (options) =>
+      Effect.sync(() => {
+        const run = runs.get(options.runId)
+        if (run === undefined || run.lease_owner !== options.owner || run.version !== options.version) return false
+        put({ ...run, lease_expires_at: options.leaseExpiresAt })
+        return true
+      }),
+
+    release: (options) =>
+      Effect.sync(() => {
+        const run = runs.get(options.runId)
+        if (run !== undefined && run.lease_owner === options.owner && run.version === options.version) {
+          put({ ...run, lease_owner: null, lease_expires_at: null })
+        }
+      }),
+
+    list: (filter) =>
+      Effect.sync(() => {
+        const names = filter.names === undefined ? undefined : new Set(filter.names)
+        const statuses = filter.statuses === undefined ? undefined : new Set<string>(filter.statuses)
+        const found: Array<RunRecord> = []
+        for (const run of runs.values()) {
+          if (names !== undefined && !names.has(run.name)) continue
+          if (statuses !== undefined && !statuses.has(run.status)) continue
+          if (filter.createdFrom !== undefined && run.created_at < filter.createdFrom) continue
+          if (filter.createdTo !== undefined && run.created_at >= filter.createdTo) continue
+          if (
+            filter.before !== undefined &&
+            newest(run, { created_at: filter.before.createdAt, uuid: filter.before.uuid }) <= 0
+          ) continue
+          found.push(run)
+        }
+        return found.sort(newest).slice(0, filter.limit)
+      }),
+
+    history: (runId) => Effect.sync(() => (history.get(runId) ?? []).slice()),
+
+    signal: (signal, event) =>
+      Effect.sync(() => {
+        const run = runs.get(signal.run_uuid)
+        if (run === undefined || isTerminal(run.status)) return false
+        const list = signals.get(run.uuid) ?? []
+        list.push(signal)
+        signals.set(run.uuid, list)
+        put({
+          ...run,
+          pending_signals: run.pending_signals + 1,
+          wake_at: Math.min(run.wake_at, signal.created_at)
+        })
+        append([event])
+        return true
+      })
+  }
+}

@@ -1,0 +1,609 @@
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { CorruptRecord, RepositoryError, VersionConflict } from "../Errors.js"
+import type * as Repository from "../Repository.js"
+import type { HistoryEvent, RunRecord, SignalRecord, Snapshot, StepRecord } from "../Run.js"
+import { ErrorInfo, EventType, RunMetadata, Status, StepMetadata } from "../Run.js"
+import { cursorOf } from "./records.js"
+
+/** @internal the escaped names of the library's tables */
+export interface Tables {
+  readonly runs: string
+  readonly steps: string
+  readonly history: string
+  readonly signals: string
+  readonly migrations: string
+}
+
+/** @internal what differs between SQLite and PostgreSQL */
+export interface Dialect {
+  readonly name: "sqlite" | "pg"
+  /** turn `?` placeholders into the dialect's */
+  readonly placeholders: (sql: string) => string
+  readonly beginWrite: string
+  readonly beginRead: string
+  /** the claim: lease due runs, returning their rows and the previous lease owners */
+  readonly claim: (
+    tables: Tables,
+    exec: Exec,
+    options: Repository.ClaimOptions
+  ) => Effect.Effect<ReadonlyArray<{ readonly row: any; readonly previousOwner: string | null }>, RepositoryError>
+  /** after a commit or a signal: tell idle workers (PostgreSQL NOTIFY) */
+  readonly notify?: ((exec: Exec) => Effect.Effect<void, RepositoryError>) | undefined
+}
+
+/** @internal run one statement on the reserved connection */
+export type Exec = (sql: string, params?: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<any>, RepositoryError>
+
+const Num = Schema.Union(Schema.Number, Schema.NumberFromString)
+const Json = <A, I>(schema: Schema.Schema<A, I>) => Schema.Union(Schema.parseJson(schema), schema)
+
+const RunRow = Schema.Struct({
+  uuid: Schema.String,
+  name: Schema.String,
+  status: Status,
+  metadata: Json(RunMetadata),
+  input: Schema.NullOr(Schema.String),
+  idempotency_key: Schema.NullOr(Schema.String),
+  version: Num,
+  wake_at: Num,
+  lease_owner: Schema.NullOr(Schema.String),
+  lease_expires_at: Schema.NullOr(Num),
+  pending_signals: Num,
+  error: Schema.NullOr(Json(ErrorInfo)),
+  created_at: Num,
+  updated_at: Num,
+  ended_at: Schema.NullOr(Num)
+})
+
+const StepRow = Schema.Struct({
+  uuid: Schema.String,
+  name: Schema.String,
+  pipeline_uuid: Schema.String,
+  position: Num,
+  status: Status,
+  metadata: Json(StepMetadata),
+  attempt: Num,
+  state: Schema.NullOr(Schema.String),
+  output: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Json(ErrorInfo)),
+  created_at: Num,
+  updated_at: Num,
+  started_at: Schema.NullOr(Num),
+  ended_at: Schema.NullOr(Num)
+})
+
+const SignalRow = Schema.Struct({
+  id: Schema.String,
+  run_uuid: Schema.String,
+  step: Schema.String,
+  payload: Schema.String,
+  created_at: Num
+})
+
+const EventRow = Schema.Struct({
+  seq: Num,
+  run_uuid: Schema.String,
+  at: Num,
+  type: EventType,
+  step: Schema.NullOr(Schema.String),
+  attempt: Schema.NullOr(Num),
+  worker: Schema.NullOr(Schema.String),
+  data: Schema.NullOr(Schema.String)
+})
+
+const decodeRunRow = Schema.decodeUnknownEither(RunRow)
+const decodeStepRow = Schema.decodeUnknownEither(StepRow)
+const decodeSignalRow = Schema.decodeUnknownEither(SignalRow)
+const decodeEventRow = Schema.decodeUnknownEither(EventRow)
+
+const describe = (error: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(error)
+
+/** @internal */
+export const decodeRun = (row: any): Either.Either<RunRecord, CorruptRecord> =>
+  Either.mapLeft(
+    decodeRunRow(row),
+    (error) => new CorruptRecord({ runId: String(row?.uuid), detail: `the run record: ${describe(error)}` })
+  )
+
+/** @internal */
+export const decodeSteps = (runId: string, rows: ReadonlyArray<any>): Either.Either<Array<StepRecord>, CorruptRecord> => {
+  const steps: Array<StepRecord> = []
+  for (const row of rows) {
+    const step = decodeStepRow(row)
+    if (Either.isLeft(step)) {
+      return Either.left(new CorruptRecord({ runId, detail: `a step record: ${describe(step.left)}` }))
+    }
+    steps.push(step.right)
+  }
+  steps.sort((a, b) => a.position - b.position)
+  return Either.right(steps)
+}
+
+const decodeSignals = (runId: string, rows: ReadonlyArray<any>): Either.Either<Array<SignalRecord>, CorruptRecord> => {
+  const signals: Array<SignalRecord> = []
+  for (const row of rows) {
+    const signal = decodeSignalRow(row)
+    if (Either.isLeft(signal)) {
+      return Either.left(new CorruptRecord({ runId, detail: `a signal record: ${describe(signal.left)}` }))
+    }
+    signals.push(signal.right)
+  }
+  return Either.right(signals)
+}
+
+const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value))
+
+const runParams = (run: RunRecord): ReadonlyArray<unknown> => [
+  run.uuid,
+  run.name,
+  run.status,
+  JSON.stringify(run.metadata),
+  run.input,
+  run.idempotency_key,
+  run.version,
+  run.wake_at,
+  run.lease_owner,
+  run.lease_expires_at,
+  run.pending_signals,
+  json(run.error),
+  run.created_at,
+  run.updated_at,
+  run.ended_at
+]
+
+const stepParams = (step: StepRecord): ReadonlyArray<unknown> => [
+  step.uuid,
+  step.pipeline_uuid,
+  step.position,
+  step.name,
+  step.status,
+  JSON.stringify(step.metadata),
+  step.attempt,
+  step.state,
+  step.output,
+  json(step.error),
+  step.created_at,
+  step.updated_at,
+  step.started_at,
+  step.ended_at
+]
+
+const eventParams = (event: HistoryEvent): ReadonlyArray<unknown> => [
+  event.run_uuid,
+  event.at,
+  event.type,
+  event.step,
+  event.attempt,
+  event.worker,
+  json(event.data)
+]
+
+/** @internal `(?, ?, ?)` */
+export const tuple = (n: number) => `(${Array.from({ length: n }, () => "?").join(", ")})`
+
+const values = (rows: number, columns: number) => Array.from({ length: rows }, () => tuple(columns)).join(", ")
+
+/** @internal the SQL repository over a SqlClient, for a dialect and a set of tables */
+export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables): Repository.Service => {
+  const { history, runs, signals, steps } = tables
+  const q = (() => {
+    const cache = new Map<string, string>()
+    return (text: string) => {
+      let compiled = cache.get(text)
+      if (compiled === undefined) {
+        compiled = dialect.placeholders(text)
+        if (cache.size < 1000) cache.set(text, compiled)
+      }
+      return compiled
+    }
+  })()
+
+  const execOn = (operation: string, conn: SqlConnection.Connection): Exec => (text, params = []) =>
+    Effect.mapError(
+      conn.execute(q(text), params, undefined),
+      (cause) => new RepositoryError({ operation, cause })
+    )
+
+  /** one transaction on a reserved connection; SQLite takes the write lock up front */
+  const transaction = <A, E>(
+    operation: string,
+    begin: string,
+    body: (exec: Exec) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E | RepositoryError> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.scoped(
+        Effect.gen(function*() {
+          const conn = yield* Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation, cause }))
+          const exec = execOn(operation, conn)
+          yield* exec(begin)
+          const exit = yield* Effect.exit(restore(body(exec)))
+          if (exit._tag === "Success") {
+            const committed = yield* Effect.exit(exec("COMMIT"))
+            if (committed._tag === "Failure") {
+              yield* Effect.ignore(exec("ROLLBACK"))
+              return yield* Effect.failCause(committed.cause)
+            }
+            return exit.value
+          }
+          yield* Effect.ignore(exec("ROLLBACK"))
+          return yield* exit
+        })
+      )
+    ).pipe(
+      Effect.catchAllDefect((defect) => Effect.fail(new RepositoryError({ operation, cause: defect })))
+    )
+
+  const write = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
+    transaction(operation, dialect.beginWrite, body)
+  const read = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
+    transaction(operation, dialect.beginRead, body)
+
+  const insertRun = `INSERT INTO ${runs} (uuid, name, status, metadata, input, idempotency_key, version, wake_at, ` +
+    `lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at) VALUES ${tuple(15)} ` +
+    `ON CONFLICT DO NOTHING RETURNING uuid`
+  const insertSteps = (n: number) =>
+    `INSERT INTO ${steps} (uuid, pipeline_uuid, position, name, status, metadata, attempt, state, output, error, ` +
+    `created_at, updated_at, started_at, ended_at) VALUES ${values(n, 14)}`
+  const insertEvents = (n: number) =>
+    `INSERT INTO ${history} (run_uuid, at, type, step, attempt, worker, data) VALUES ${values(n, 7)}`
+  const updateRun = `UPDATE ${runs} SET status = ?, metadata = ?, version = ?, ` +
+    `wake_at = CASE WHEN pending_signals > ? THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END, ` +
+    `lease_owner = ?, lease_expires_at = ?, pending_signals = pending_signals - ?, error = ?, updated_at = ?, ` +
+    `ended_at = ? WHERE uuid = ? AND version = ? RETURNING uuid`
+  const updateStep = `UPDATE ${steps} SET status = ?, metadata = ?, attempt = ?, state = ?, output = ?, error = ?, ` +
+    `updated_at = ?, started_at = ?, ended_at = ? WHERE uuid = ?`
+  const selectSteps = `SELECT * FROM ${steps} WHERE pipeline_uuid = ? ORDER BY position`
+  const selectSignals = `SELECT id, run_uuid, step, payload, created_at FROM ${signals} ` +
+    `WHERE run_uuid = ? AND consumed_at IS NULL ORDER BY created_at, id`
+
+  const appendEvents = (exec: Exec, events: ReadonlyArray<HistoryEvent>) =>
+    events.length === 0 ? Effect.void : exec(insertEvents(events.length), events.flatMap(eventParams))
+
+  const signalsOf = (exec: Exec, run: RunRecord) =>
+    run.pending_signals <= 0
+      ? Effect.succeed([] as Array<SignalRecord>)
+      : Effect.flatMap(exec(selectSignals, [run.uuid]), (rows) => decodeSignals(run.uuid, rows))
+
+  const active = `status IN ('created', 'pending')`
+  const namesIn = (names: ReadonlyArray<string>) => names.length === 0 ? "1 = 0" : `name IN ${tuple(names.length)}`
+  const namesNotIn = (names: ReadonlyArray<string>) =>
+    names.length === 0 ? "1 = 1" : `name NOT IN ${tuple(names.length)}`
+
+  const notify = (exec: Exec) => dialect.notify === undefined ? Effect.void : dialect.notify(exec)
+
+  return {
+    create: (snapshot, events) =>
+      write("create", (exec) =>
+        Effect.gen(function*() {
+          const { run } = snapshot
+          const inserted = yield* exec(insertRun, runParams(run))
+          if (inserted.length === 0) {
+            const existing = yield* exec(
+              `SELECT uuid FROM ${runs} WHERE name = ? AND idempotency_key = ?`,
+              [run.name, run.idempotency_key]
+            )
+            if (existing.length === 0) {
+              return yield* new RepositoryError({ operation: "create", cause: `run ${run.uuid} could not be inserted` })
+            }
+            return { _tag: "Existing", runId: String(existing[0].uuid) } as const
+          }
+          yield* exec(insertSteps(snapshot.steps.length), snapshot.steps.flatMap(stepParams))
+          yield* appendEvents(exec, events)
+          if (run.lease_owner === null) yield* notify(exec)
+          return { _tag: "Created" } as const
+        })),
+
+    load: (runId) =>
+      read("load", (exec) =>
+        Effect.gen(function*() {
+          const rows = yield* exec(`SELECT * FROM ${runs} WHERE uuid = ?`, [runId])
+          if (rows.length === 0) return Option.none<Snapshot>()
+          const run = yield* decodeRun(rows[0])
+          const stepRows = yield* exec(selectSteps, [runId])
+          return Option.some<Snapshot>({
+            run,
+            steps: yield* decodeSteps(runId, stepRows),
+            signals: yield* signalsOf(exec, run)
+          })
+        })),
+
+    commit: (commit) =>
+      write("commit", (exec) =>
+        Effect.gen(function*() {
+          const { run } = commit
+          const updated = yield* exec(updateRun, [
+            run.status,
+            JSON.stringify(run.metadata),
+            run.version,
+            run.pending_signals,
+            Math.min(run.wake_at, run.updated_at),
+            run.wake_at,
+            run.lease_owner,
+            run.lease_expires_at,
+            commit.consumedSignals.length,
+            json(run.error),
+            run.updated_at,
+            run.ended_at,
+            run.uuid,
+            commit.expectedVersion
+          ])
+          if (updated.length === 0) {
+            const current = yield* exec(`SELECT version FROM ${runs} WHERE uuid = ?`, [run.uuid])
+            return yield* new VersionConflict({
+              runId: run.uuid,
+              expected: commit.expectedVersion,
+              actual: current.length === 0 ? undefined : Number(current[0].version)
+            })
+          }
+          for (const step of commit.steps) {
+            yield* exec(updateStep, [
+              step.status,
+              JSON.stringify(step.metadata),
+              step.attempt,
+              step.state,
+              step.output,
+              json(step.error),
+              step.updated_at,
+              step.started_at,
+              step.ended_at,
+              step.uuid
+            ])
+          }
+          if (commit.consumedSignals.length > 0) {
+            yield* exec(
+              `UPDATE ${signals} SET consumed_at = ? WHERE id IN ${tuple(commit.consumedSignals.length)}`,
+              [run.updated_at, ...commit.consumedSignals]
+            )
+          }
+          yield* appendEvents(exec, commit.events)
+          if (run.lease_owner === null && (run.status === "pending" || run.status === "created")) {
+            yield* notify(exec)
+          }
+        })),
+
+    claim: (options) =>
+      write("claim", (exec) =>
+        Effect.gen(function*() {
+          const leased = yield* dialect.claim(tables, exec, options)
+          const claimed: Array<Repository.Claimed> = []
+          const corrupt: Array<CorruptRecord> = []
+          const decoded: Array<{ run: RunRecord; previousOwner: string | null }> = []
+          for (const { previousOwner, row } of leased) {
+            const run = decodeRun(row)
+            if (Either.isLeft(run)) corrupt.push(run.left)
+            else decoded.push({ run: run.right, previousOwner })
+          }
+          if (decoded.length > 0) {
+            const ids = decoded.map(({ run }) => run.uuid)
+            const stepRows = yield* exec(
+              `SELECT * FROM ${steps} WHERE pipeline_uuid IN ${tuple(ids.length)} ORDER BY pipeline_uuid, position`,
+              ids
+            )
+            const byRun = new Map<string, Array<any>>()
+            for (const row of stepRows) {
+              const list = byRun.get(row.pipeline_uuid)
+              if (list === undefined) byRun.set(row.pipeline_uuid, [row])
+              else list.push(row)
+            }
+            for (const { previousOwner, run } of decoded) {
+              const runSteps = decodeSteps(run.uuid, byRun.get(run.uuid) ?? [])
+              const runSignals = yield* Effect.either(signalsOf(exec, run))
+              if (Either.isLeft(runSteps)) corrupt.push(runSteps.left)
+              else if (Either.isLeft(runSignals)) {
+                if (runSignals.left._tag === "CorruptRecord") corrupt.push(runSignals.left)
+                else return yield* runSignals.left
+              } else {
+                claimed.push({ snapshot: { run, steps: runSteps.right, signals: runSignals.right }, previousOwner })
+              }
+            }
+          }
+          const order = leased.map(({ row }) => ({ wake_at: Number(row.wake_at), uuid: String(row.uuid) }))
+            .sort((a, b) => a.wake_at - b.wake_at || (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0))
+          claimed.sort((a, b) =>
+            a.snapshot.run.wake_at - b.snapshot.run.wake_at ||
+            (a.snapshot.run.uuid < b.snapshot.run.uuid ? -1 : 1)
+          )
+          return { claimed, corrupt, cursor: cursorOf(order, options.after) }
+        })),
+
+    dueElsewhere: (options) =>
+      read("dueElsewhere", (exec) =>
+        Effect.map(
+          exec(
+            `SELECT uuid, name FROM ${runs} WHERE ${active} AND wake_at <= ? ` +
+              `AND (lease_owner IS NULL OR lease_expires_at <= ?) AND ${namesNotIn(options.names)} ` +
+              `ORDER BY wake_at, uuid LIMIT ?`,
+            [options.now, options.now, ...options.names, options.limit]
+          ),
+          (rows) => rows.map((row) => ({ uuid: String(row.uuid), name: String(row.name) }))
+        )),
+
+    nextWakeAt: (options) =>
+      read("nextWakeAt", (exec) =>
+        Effect.map(
+          exec(
+            `SELECT wake_at FROM ${runs} WHERE ${active} AND wake_at > ? AND ${namesIn(options.names)} ` +
+              `ORDER BY wake_at, uuid LIMIT 1`,
+            [options.now, ...options.names]
+          ),
+          (rows) => rows.length === 0 ? Option.none() : Option.some(Number(rows[0].wake_at))
+        )),
+
+    renew: (options) =>
+      write("renew", (exec) =>
+        Effect.map(
+          exec(
+            `UPDATE ${runs} SET lease_expires_at = ? WHERE uuid = ? AND lease_owner = ? AND version = ? RETURNING uuid`,
+            [options.leaseExpiresAt, options.runId, options.owner, options.version]
+          ),
+          (rows) => rows.length > 0
+        )),
+
+    release: (options) =>
+      write("release", (exec) =>
+        Effect.flatMap(
+          exec(
+            `UPDATE ${runs} SET lease_owner = NULL, lease_expires_at = NULL ` +
+              `WHERE uuid = ? AND lease_owner = ? AND version = ? RETURNING uuid`,
+            [options.runId, options.owner, options.version]
+          ),
+          (rows) => rows.length > 0 ? notify(exec) : Effect.void
+        )),
+
+    list: (filter) =>
+      read("list", (exec) =>
+        Effect.gen(function*() {
+          const where: Array<string> = []
+          const params: Array<unknown> = []
+          if (filter.names !== undefined) {
+            where.push(filter.names.length === 0 ? "1 = 0" : `name IN ${tuple(filter.names.length)}`)
+            params.push(...filter.names)
+          }
+          if (filter.statuses !== undefined) {
+            where.push(filter.statuses.length === 0 ? "1 = 0" : `status IN ${tuple(filter.statuses.length)}`)
+            params.push(...filter.statuses)
+          }
+          if (filter.createdFrom !== undefined) {
+            where.push("created_at >= ?")
+            params.push(filter.createdFrom)
+          }
+          if (filter.createdTo !== undefined) {
+            where.push("created_at < ?")
+            params.push(filter.createdTo)
+          }
+          if (filter.before !== undefined) {
+            where.push("(created_at < ? OR (created_at = ? AND uuid < ?))")
+            params.push(filter.before.createdAt, filter.before.createdAt, filter.before.uuid)
+          }
+          const rows = yield* exec(
+            `SELECT * FROM ${runs} ${where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`} ` +
+              `ORDER BY created_at DESC, uuid DESC LIMIT ?`,
+            [...params, filter.limit]
+          )
+          const found: Array<RunRecord> = []
+          for (const row of rows) found.push(yield* decodeRun(row))
+          return found
+        })),
+
+    history: (runId) =>
+      read("history", (exec) =>
+        Effect.flatMap(
+          exec(`SELECT * FROM ${history} WHERE run_uuid = ? ORDER BY seq`, [runId]),
+          (rows) =>
+            Effect.forEach(rows, (row) =>
+              Either.match(decodeEventRow(row), {
+                onLeft: (error) => Effect.fail(new RepositoryError({ operation: "history", cause: describe(error) })),
+                onRight: (event): Effect.Effect<Repository.LoggedEvent> =>
+                  Effect.succeed({ ...event, data: event.data === null ? null : JSON.parse(event.data) })
+              }))
+        )),
+
+    signal: (signal, event) =>
+      write("signal", (exec) =>
+        Effect.gen(function*() {
+          const updated = yield* exec(
+            `UPDATE ${runs} SET pending_signals = pending_signals + 1, ` +
+              `wake_at = CASE WHEN wake_at > ? THEN CAST(? AS BIGINT) ELSE wake_at END ` +
+              `WHERE uuid = ? AND ${active} RETURNING uuid`,
+            [signal.created_at, signal.created_at, signal.run_uuid]
+          )
+          if (updated.length === 0) return false
+          yield* exec(
+            `INSERT INTO ${signals} (id, run_uuid, step, payload, created_at) VALUES ${tuple(5)}`,
+            [signal.id, signal.run_uuid, signal.step, signal.payload, signal.created_at]
+          )
+          yield* appendEvents(exec, [event])
+          yield* notify(exec)
+          return true
+        }))
+  }
+}
+
+/** @internal the claim of both dialects where one statement cannot return previous owners */
+export const claimBySelect = (
+  tables: Tables,
+  exec: Exec,
+  options: Repository.ClaimOptions
+): Effect.Effect<ReadonlyArray<{ readonly row: any; readonly previousOwner: string | null }>, RepositoryError> =>
+  Effect.gen(function*() {
+    if (options.names.length === 0 || options.limit <= 0) return []
+    const cursor = options.after === undefined ? "" : `AND (wake_at, uuid) > (?, ?) `
+    const due = yield* exec(
+      `SELECT uuid, lease_owner FROM ${tables.runs} WHERE status IN ('created', 'pending') AND wake_at <= ? ` +
+        `AND (lease_owner IS NULL OR lease_expires_at <= ?) AND name IN ${tuple(options.names.length)} ${cursor}` +
+        `ORDER BY wake_at, uuid LIMIT ?`,
+      [
+        options.now,
+        options.now,
+        ...options.names,
+        ...(options.after === undefined ? [] : [options.after.wakeAt, options.after.uuid]),
+        options.limit
+      ]
+    )
+    if (due.length === 0) return []
+    const previous = new Map<string, string | null>(due.map((row) => [String(row.uuid), row.lease_owner ?? null]))
+    const rows = yield* exec(
+      `UPDATE ${tables.runs} SET lease_owner = ?, lease_expires_at = ?, version = version + 1 ` +
+        `WHERE uuid IN ${tuple(due.length)} RETURNING *`,
+      [options.owner, options.leaseExpiresAt, ...previous.keys()]
+    )
+    return rows.map((row) => ({ row, previousOwner: previous.get(String(row.uuid)) ?? null }))
+  })
+
+/** @internal a migration: statements applied once, in order, recorded in the library's own table */
+export interface Migration {
+  readonly id: number
+  readonly name: string
+  readonly statements: ReadonlyArray<string>
+}
+
+/** @internal apply the migrations that are missing, in one write transaction */
+export const migrate = (
+  sql: SqlClient.SqlClient,
+  dialect: Pick<Dialect, "placeholders" | "beginWrite">,
+  tables: Tables,
+  migrations: ReadonlyArray<Migration>,
+  lock: (exec: Exec) => Effect.Effect<void, RepositoryError> = () => Effect.void
+): Effect.Effect<void, RepositoryError> => {
+  return Effect.uninterruptible(
+    Effect.scoped(
+      Effect.gen(function*() {
+        const conn = yield* Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation: "migrate", cause }))
+        const exec: Exec = (text, params = []) =>
+          Effect.mapError(
+            conn.executeUnprepared(dialect.placeholders(text), params, undefined),
+            (cause) => new RepositoryError({ operation: "migrate", cause })
+          )
+        yield* exec(dialect.beginWrite)
+        const done = yield* Effect.exit(Effect.gen(function*() {
+          yield* lock(exec)
+          yield* exec(
+            `CREATE TABLE IF NOT EXISTS ${tables.migrations} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, ` +
+              `applied_at BIGINT NOT NULL)`
+          )
+          const applied = new Set((yield* exec(`SELECT id FROM ${tables.migrations}`)).map((row) => Number(row.id)))
+          for (const migration of migrations) {
+            if (applied.has(migration.id)) continue
+            for (const statement of migration.statements) yield* exec(statement)
+            yield* exec(`INSERT INTO ${tables.migrations} (id, name, applied_at) VALUES (?, ?, ?)`, [
+              migration.id,
+              migration.name,
+              Date.now()
+            ])
+          }
+        }))
+        if (done._tag === "Failure") {
+          yield* Effect.ignore(exec("ROLLBACK"))
+          return yield* done
+        }
+        yield* exec("COMMIT")
+      })
+    )
+  )
+}

@@ -1,0 +1,189 @@
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as Intervals from "effect/ScheduleIntervals"
+import type * as Scope from "effect/Scope"
+import type * as Repository from "../Repository.js"
+
+/** @internal */
+export interface Options {
+  /** How many runs the worker ticks at once. Default 10. */
+  readonly concurrency?: number | undefined
+  /** The longest pause between two polls when there is nothing to do. Default 1 second. */
+  readonly pollInterval?: Duration.DurationInput | undefined
+  /** The first pause after a poll that found nothing; pauses double up to `pollInterval`. Default 10 ms. */
+  readonly minPollInterval?: Duration.DurationInput | undefined
+  /** How long in-flight ticks may take to finish when the worker stops. Default 10 seconds. */
+  readonly gracePeriod?: Duration.DurationInput | undefined
+  /**
+   * When a step answers a plain `Step.wait()` in a worker, it is continued this much later (the
+   * worker's "next pass"). Default: `pollInterval`.
+   */
+  readonly waitInterval?: Duration.DurationInput | undefined
+  /** Replace the idle polling schedule (its delays are capped by the next durable timer). */
+  readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
+}
+
+/** @internal worker options from the environment (`PRORCH_WORKER_*`) */
+export const config: Config.Config<Options> = Config.all({
+  concurrency: Config.option(Config.integer("PRORCH_WORKER_CONCURRENCY")),
+  pollInterval: Config.option(Config.duration("PRORCH_WORKER_POLL_INTERVAL")),
+  minPollInterval: Config.option(Config.duration("PRORCH_WORKER_MIN_POLL_INTERVAL")),
+  gracePeriod: Config.option(Config.duration("PRORCH_WORKER_GRACE_PERIOD")),
+  waitInterval: Config.option(Config.duration("PRORCH_WORKER_WAIT_INTERVAL"))
+}).pipe(
+  Config.map((values): Options => ({
+    concurrency: Option.getOrUndefined(values.concurrency),
+    pollInterval: Option.getOrUndefined(values.pollInterval),
+    minPollInterval: Option.getOrUndefined(values.minPollInterval),
+    gracePeriod: Option.getOrUndefined(values.gracePeriod),
+    waitInterval: Option.getOrUndefined(values.waitInterval)
+  }))
+)
+
+/** @internal the delays of a schedule, one at a time, without sleeping */
+export interface Backoff {
+  readonly next: Effect.Effect<Duration.Duration>
+  readonly reset: Effect.Effect<void>
+}
+
+/** @internal */
+export const backoff = (schedule: Schedule.Schedule<unknown, unknown>, fallback: Duration.Duration): Backoff => {
+  let state = schedule.initial
+  let done = false
+  return {
+    next: Effect.gen(function*() {
+      if (done) return fallback
+      const now = yield* Clock.currentTimeMillis
+      const [next, , decision] = yield* schedule.step(now, undefined, state)
+      if (ScheduleDecision.isDone(decision)) {
+        done = true
+        return fallback
+      }
+      state = next
+      return Duration.millis(Math.max(0, Intervals.start(decision.intervals) - now))
+    }),
+    reset: Effect.sync(() => {
+      state = schedule.initial
+      done = false
+    })
+  }
+}
+
+/** @internal counted permits: how many ticks may start now */
+export class Slots {
+  available: number
+  constructor(readonly semaphore: Effect.Semaphore, readonly size: number) {
+    this.available = size
+  }
+  /** wait for one slot, then take up to `max` in all without waiting */
+  take(max: number): Effect.Effect<number> {
+    return Effect.flatMap(this.semaphore.take(1), () =>
+      Effect.suspend(() => {
+        this.available -= 1
+        const extra = Math.max(0, Math.min(max - 1, this.available))
+        this.available -= extra
+        return Effect.as(extra > 0 ? this.semaphore.take(extra) : Effect.void, 1 + extra)
+      }))
+  }
+  release(n: number): Effect.Effect<void> {
+    if (n <= 0) return Effect.void
+    return Effect.suspend(() => {
+      this.available += n
+      return Effect.asVoid(this.semaphore.release(n))
+    })
+  }
+}
+
+/** @internal */
+export const makeSlots = (size: number): Effect.Effect<Slots> =>
+  Effect.map(Effect.makeSemaphore(size), (semaphore) => new Slots(semaphore, size))
+
+/** @internal what a pass needs from its caller */
+export interface PassRunner {
+  readonly slots: Slots
+  /** run a tick in the background, in the caller's fiber set */
+  readonly fork: (effect: Effect.Effect<void>) => Effect.Effect<void>
+  readonly waitMillis: number
+}
+
+/** @internal */
+export const run = (args: {
+  readonly owner: string
+  readonly names: ReadonlyArray<string>
+  readonly options: Options
+  readonly repository: Repository.Service
+  readonly registerWakeup: (f: () => void) => Effect.Effect<unknown, never, Scope.Scope>
+  readonly pass: (runner: PassRunner) => Effect.Effect<number, unknown>
+}): Effect.Effect<never, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const fromConfig = yield* config
+    const options: Options = { ...fromConfig, ...definedOnly(args.options) }
+    const concurrency = Math.max(1, options.concurrency ?? 10)
+    const pollInterval = Duration.decode(options.pollInterval ?? "1 second")
+    const minPollInterval = Duration.decode(options.minPollInterval ?? "10 millis")
+    const gracePeriod = Duration.decode(options.gracePeriod ?? "10 seconds")
+    const waitMillis = Duration.toMillis(Duration.decode(options.waitInterval ?? pollInterval))
+    const idle = options.schedule ??
+      Schedule.exponential(minPollInterval, 2).pipe(Schedule.union(Schedule.spaced(pollInterval)))
+
+    const fibers = yield* FiberSet.make<void, never>()
+    // runs first when the scope closes (finalizers run in reverse order): let in-flight ticks finish
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const inFlight = yield* FiberSet.size(fibers)
+        yield* Effect.logInfo(`prorch: worker stopping; ${inFlight} tick(s) in flight`)
+        yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeout(gracePeriod), Effect.ignore)
+        const left = yield* FiberSet.size(fibers)
+        if (left > 0) {
+          yield* Effect.logWarning(`prorch: worker grace period over; interrupting ${left} tick(s), releasing their claims`)
+        }
+      })
+    )
+
+    const slots = yield* makeSlots(concurrency)
+    let woken = yield* Deferred.make<void>()
+    yield* args.registerWakeup(() => Deferred.unsafeDone(woken, Effect.void))
+    const runner: PassRunner = {
+      slots,
+      fork: (effect) => Effect.asVoid(FiberSet.run(fibers, effect)),
+      waitMillis
+    }
+    yield* Effect.logInfo(`prorch: worker started (concurrency ${concurrency})`)
+    const delays = backoff(idle, pollInterval)
+    while (true) {
+      const claimed = yield* args.pass(runner).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.as(Effect.logWarning("prorch: worker pass failed; polling again later", cause), 0)
+        )
+      )
+      if (claimed > 0) {
+        yield* delays.reset
+        continue
+      }
+      let delay = yield* delays.next
+      const now = yield* Clock.currentTimeMillis
+      const next = yield* args.repository.nextWakeAt({ now, names: args.names }).pipe(
+        Effect.orElseSucceed(() => Option.none<number>())
+      )
+      if (Option.isSome(next)) delay = Duration.min(delay, Duration.millis(Math.max(0, next.value - now)))
+      yield* Effect.raceFirst(Deferred.await(woken), Effect.sleep(delay))
+      if (yield* Deferred.isDone(woken)) {
+        woken = yield* Deferred.make<void>()
+        yield* delays.reset
+      }
+    }
+  }).pipe(
+    Effect.annotateLogs({ worker: args.owner }),
+    Effect.withSpan("prorch.worker", { attributes: { "prorch.worker": args.owner } })
+  )
+
+const definedOnly = <A extends object>(options: A): Partial<A> =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
