@@ -14,6 +14,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqliteClient } from "@effect/sql-sqlite-node"
+import * as Cause from "effect/Cause"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -180,7 +181,15 @@ export const make = (
 export const layer = (
   options: Options
 ): Layer.Layer<Repository.Repository, RepositoryError | ConfigError.ConfigError> =>
-  layerClient(options).pipe(Layer.provide(SqliteClient.layer({ filename: options.filename })))
+  layerClient(options).pipe(
+    Layer.provide(SqliteClient.layer({ filename: options.filename })),
+    // opening the file throws (a missing directory, a file that is not a database): a typed error
+    Layer.catchAllCause((cause) =>
+      Layer.fail(
+        Cause.isFailType(cause) ? cause.error : new RepositoryError({ operation: "open", cause: Cause.squash(cause) })
+      )
+    )
+  )
 
 /**
  * The repository over the application's own SqlClient (from `@effect/sql-sqlite-node`): the

@@ -140,7 +140,8 @@ export const run = (args: {
       Effect.gen(function*() {
         const inFlight = yield* FiberSet.size(fibers)
         yield* Effect.logInfo(`prorch: worker stopping; ${inFlight} tick(s) in flight`)
-        yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeout(gracePeriod), Effect.ignore)
+        // finalizers run uninterruptibly: the wait must be interruptible for the timeout to end it
+        yield* FiberSet.awaitEmpty(fibers).pipe(Effect.interruptible, Effect.timeout(gracePeriod), Effect.ignore)
         const left = yield* FiberSet.size(fibers)
         if (left > 0) {
           yield* Effect.logWarning(`prorch: worker grace period over; interrupting ${left} tick(s), releasing their claims`)

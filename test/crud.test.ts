@@ -1,0 +1,6 @@
+import { crudMaps } from "./support/backends.js"
+import { runtime } from "./support/runtimeSuite.js"
+import { behaviour } from "./support/suite.js"
+
+behaviour(crudMaps())
+runtime(crudMaps())

@@ -1,0 +1,81 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Data, Effect, Exit, Layer } from "effect"
+import * as path from "node:path"
+import { Orchestrator, pipeline, Repository, SqliteRepository, step, Step } from "prorch"
+import { makeMapStore, sqliteFile, tmpDir } from "./support/backends.js"
+import { withRepository } from "./support/suite.js"
+
+class StoreDown extends Data.TaggedError("StoreDown")<{ readonly collection: string }> {}
+
+const simple = pipeline("Simple", step("Only", { onContinue: () => Effect.succeed(Step.wait()) }))
+
+describe("a repository that fails surfaces as a typed error, not a defect", () => {
+  it.effect("a custom store whose save fails: start fails with RepositoryError carrying the store's error", () =>
+    Effect.gen(function*() {
+      const { store } = makeMapStore()
+      const failing: Repository.CrudStore<StoreDown> = {
+        ...store,
+        save: (collection) => Effect.fail(new StoreDown({ collection }))
+      }
+      const exit = yield* Orchestrator.start(simple).pipe(
+        Effect.provide(Orchestrator.layer([simple]).pipe(Layer.provide(Repository.layerCrud(failing)))),
+        Effect.exit
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isFailure(exit)) {
+        expect(Cause.isFailType(exit.cause)).toBe(true)
+        const error = Cause.squash(exit.cause) as any
+        expect(error._tag).toBe("RepositoryError")
+        expect(error.operation).toBe("save pipelines")
+        expect(error.cause).toBeInstanceOf(StoreDown)
+      }
+    }))
+
+  it.effect("a custom store that throws: the pass fails with a typed RepositoryError", () =>
+    Effect.gen(function*() {
+      const { store } = makeMapStore()
+      const throwing: Repository.CrudStore<never> = {
+        ...store,
+        search: () =>
+          Effect.sync(() => {
+            throw new Error("socket closed")
+          })
+      }
+      const error = yield* Orchestrator.executePending().pipe(
+        Effect.provide(Orchestrator.layer([simple]).pipe(Layer.provide(Repository.layerCrud(throwing)))),
+        Effect.flip
+      )
+      expect(error._tag).toBe("RepositoryError")
+      expect(error.message).toContain("socket closed")
+    }))
+
+  it.effect("a SQLite file that cannot be opened is a typed error of the layer", () =>
+    Effect.gen(function*() {
+      const error = yield* Orchestrator.executePending().pipe(
+        Effect.provide(
+          Orchestrator.layer([simple]).pipe(
+            Layer.provide(SqliteRepository.layer({ filename: path.join(tmpDir(), "missing", "dir", "x.db") }))
+          )
+        ),
+        Effect.flip
+      )
+      expect(error._tag).toBe("RepositoryError")
+    }))
+
+  it.effect("a SQLite table dropped under the library: operations fail with RepositoryError", () => {
+    const backend = sqliteFile()
+    return withRepository(backend.fresh(), (orchestrator) =>
+      Effect.gen(function*() {
+        const o = yield* orchestrator([simple])
+        const runId = yield* o.start(simple)
+        yield* backend.sql!("DROP TABLE prorch_pipeline_steps")
+        const pass = yield* Effect.flip(o.executePending())
+        expect(pass._tag).toBe("RepositoryError")
+        const start = yield* Effect.flip(o.start(simple))
+        expect(start._tag).toBe("RepositoryError")
+        const get = yield* Effect.flip(o.get(runId))
+        expect(get._tag).toBe("RepositoryError")
+      })
+    )
+  })
+})

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import { sqliteFile, tmpFile } from "./support/backends.js"
+import { runTs } from "./support/process.js"
+import { corruption } from "./support/sqlSuite.js"
+
+const backend = sqliteFile()
+corruption({ ...backend, sql: backend.sql! }, (name) => `prorch_${name}`)
+
+describe("a SQLite file outlives its process", () => {
+  it("a run left half-way by one process is finished by a new process, without running onStart again", async () => {
+    const db = tmpFile("halfway")
+    const log = `${db}.log`
+    const started = await runTs("test/fixtures/halfway.ts", ["start", db, log])
+    expect(started.code, started.stderr).toBe(0)
+    const runId = started.stdout.trim()
+    expect(runId).toMatch(/^[0-9a-f-]{36}$/)
+
+    const first = fs.readFileSync(log, "utf8").trim().split("\n").map((line) => line.split(" "))
+    const starter = first[0][0]
+    expect(first.map((entry) => entry[1])).toEqual([
+      "Generate.onStart",
+      "Generate.onContinue",
+      "Transfer.onStart",
+      "Transfer.onContinue"
+    ])
+
+    const pass = await runTs("test/fixtures/halfway.ts", ["pass", db, log])
+    expect(pass.code, pass.stderr).toBe(0)
+    expect(JSON.parse(pass.stdout)).toEqual({ ticked: 1, finished: 1, errors: 0 })
+
+    const all = fs.readFileSync(log, "utf8").trim().split("\n").map((line) => line.split(" "))
+    const later = all.slice(first.length)
+    expect(later.every((entry) => entry[0] !== starter)).toBe(true)
+    expect(later.map((entry) => entry[1])).toEqual(["Transfer.onContinue", "Notify.onStart", "Notify.onContinue"])
+    // the new process continued the same step run, with the state that the first one committed
+    const transferStart = first[2]
+    const transferContinue = later[0]
+    expect(transferContinue[2]).toBe(transferStart[2])
+    expect(transferContinue[3]).toBe(`job-${transferStart[2]}`)
+    expect(transferContinue[4]).toBe("1")
+    expect(all.filter((entry) => entry[1].endsWith(".onStart"))).toHaveLength(3)
+  })
+})

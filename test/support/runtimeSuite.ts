@@ -1,0 +1,553 @@
+import { describe, expect, it } from "@effect/vitest"
+import {
+  ConfigProvider,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Option,
+  Schedule,
+  Schema,
+  TestClock
+} from "effect"
+import { Orchestrator, pipeline, step, Step } from "prorch"
+import type { Backend } from "./backends.js"
+import { recorder, withRepository } from "./suite.js"
+
+const statuses = (view: { steps: ReadonlyArray<{ status: string }> }) => view.steps.map((s) => s.status)
+
+/** let forked fibers run until they block (on the TestClock or on each other) */
+const settle = Effect.gen(function*() {
+  for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+  yield* TestClock.adjust(0)
+  for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+})
+
+/** advance the TestClock in small steps, letting fibers run in between */
+const advance = (total: Duration.DurationInput, step: Duration.DurationInput = "100 millis") =>
+  Effect.gen(function*() {
+    const end = Duration.toMillis(Duration.decode(total))
+    const by = Duration.toMillis(Duration.decode(step))
+    for (let t = 0; t < end; t += by) {
+      yield* TestClock.adjust(by)
+      yield* settle
+    }
+  })
+
+/** The durable runtime: workers, leases, timers, management, history. */
+export const runtime = (backend: Backend) =>
+  describe(`runtime on ${backend.name}`, () => {
+    const run = <A, E>(body: Parameters<typeof withRepository<A, E>>[1]) => withRepository(backend.fresh(), body)
+
+    const threeSteps = (log: ReturnType<typeof recorder>, waits = 0) =>
+      pipeline(
+        "ThreeSteps",
+        step("A", { onContinue: () => Effect.as(log.record("A"), Step.finish()) }),
+        step("B", {
+          onContinue: (ctx) =>
+            Effect.as(
+              log.record("B"),
+              ctx.continuations < waits ? Step.wait({ after: Duration.seconds(1) }) : Step.finish()
+            )
+        }),
+        step("C", { onContinue: () => Effect.as(log.record("C"), Step.finish()) })
+      )
+
+    it.scoped("a worker claims created runs, ticks them with bounded concurrency and idles when done", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          let inFlight = 0
+          let maxInFlight = 0
+          const gate = yield* Deferred.make<void>()
+          const slow = pipeline(
+            "Slow",
+            step("Work", {
+              onContinue: () =>
+                Effect.gen(function*() {
+                  inFlight++
+                  maxInFlight = Math.max(maxInFlight, inFlight)
+                  yield* Deferred.await(gate)
+                  inFlight--
+                  return Step.finish()
+                })
+            })
+          )
+          const o = yield* orchestrator([slow])
+          const ids: Array<string> = []
+          for (let i = 0; i < 7; i++) ids.push(yield* o.create(slow))
+          yield* Effect.forkScoped(o.worker({ concurrency: 3 }))
+          yield* settle
+          expect(inFlight).toBe(3)
+          yield* Deferred.succeed(gate, undefined)
+          yield* advance("1 second")
+          for (const id of ids) expect((yield* o.get(id)).status).toBe("finished")
+          expect(maxInFlight).toBe(3)
+        })
+      ))
+
+    it.scoped("a worker wakes for new runs at once and for durable timers on time", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = threeSteps(log, 1)
+          const o = yield* orchestrator([p])
+          yield* Effect.forkScoped(o.worker({ pollInterval: "1 minute" }))
+          yield* advance("5 seconds", "1 second")
+          const runId = yield* o.create(p)
+          yield* settle
+          // woken by the create, without waiting for the next poll
+          expect(log.calls).toEqual(["A", "B"])
+          expect((yield* o.get(runId)).wakeAt.getTime()).toBe(6_000)
+          // the worker sleeps until the timer, not until the next poll
+          yield* TestClock.adjust(Duration.millis(999))
+          yield* settle
+          expect(log.calls).toEqual(["A", "B"])
+          yield* TestClock.adjust(Duration.millis(1))
+          yield* settle
+          expect(log.calls).toEqual(["A", "B", "B", "C"])
+          expect((yield* o.get(runId)).status).toBe("finished")
+        })
+      ))
+
+    it.scoped("worker options come from Config too", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          let inFlight = 0
+          let maxInFlight = 0
+          const p = pipeline(
+            "Configured",
+            step("Work", {
+              onContinue: () =>
+                Effect.gen(function*() {
+                  inFlight++
+                  maxInFlight = Math.max(maxInFlight, inFlight)
+                  yield* Effect.sleep("1 second")
+                  inFlight--
+                  return Step.finish()
+                })
+            })
+          )
+          const o = yield* orchestrator([p])
+          for (let i = 0; i < 6; i++) yield* o.create(p)
+          yield* Effect.forkScoped(o.worker()).pipe(
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["PRORCH_WORKER_CONCURRENCY", "2"]])))
+          )
+          yield* advance("5 seconds")
+          expect(maxInFlight).toBe(2)
+        })
+      ))
+
+    it.effect("interrupting a worker lets in-flight ticks finish within the grace period", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = pipeline(
+            "Graceful",
+            step("Long", {
+              onContinue: () => Effect.as(Effect.zipRight(Effect.sleep("3 seconds"), log.record("done")), Step.finish())
+            })
+          )
+          const o = yield* orchestrator([p])
+          const runId = yield* o.create(p)
+          const worker = yield* Effect.fork(Effect.scoped(o.worker({ gracePeriod: "10 seconds" })))
+          yield* settle
+          const stopping = yield* Effect.fork(Fiber.interrupt(worker))
+          yield* advance("4 seconds")
+          yield* Fiber.join(stopping)
+          expect(log.calls).toEqual(["done"])
+          const view = yield* o.get(runId)
+          expect(view.status).toBe("finished")
+        })
+      ))
+
+    it.effect("past the grace period, in-flight ticks are interrupted and their claims released", () =>
+      run((orchestrator, repository) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = pipeline(
+            "Stuck",
+            step("Forever", {
+              onContinue: () => Effect.as(Effect.zipRight(Effect.sleep("1 hour"), log.record("done")), Step.finish())
+            })
+          )
+          const o = yield* orchestrator([p])
+          const runId = yield* o.create(p)
+          const worker = yield* Effect.fork(Effect.scoped(o.worker({ gracePeriod: "2 seconds" })))
+          yield* settle
+          const leased = Option.getOrThrow(yield* repository.load(runId)).run
+          expect(leased.lease_owner).toBe(o.owner)
+          const stopping = yield* Effect.fork(Fiber.interrupt(worker))
+          yield* advance("3 seconds")
+          yield* Fiber.join(stopping)
+          expect(log.calls).toEqual([])
+          const after = Option.getOrThrow(yield* repository.load(runId)).run
+          expect(after.lease_owner).toBeNull()
+          expect(after.status).toBe("created")
+          // another orchestrator picks it up at once (no need to wait for the lease to expire)
+          const next = yield* orchestrator([p])
+          const fiber = yield* Effect.fork(next.executePending())
+          yield* advance("1 hour", "10 minutes")
+          yield* Fiber.join(fiber)
+          expect(log.calls).toEqual(["done"])
+        })
+      ))
+
+    it.effect("a long tick renews its lease, so that no other worker takes the run", () =>
+      run((orchestrator, repository) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = pipeline(
+            "LongTick",
+            step("Long", {
+              onContinue: () => Effect.as(Effect.zipRight(Effect.sleep("2 minutes"), log.record("long")), Step.finish())
+            })
+          )
+          const a = yield* orchestrator([p], { owner: "worker-a", leaseDuration: "30 seconds" })
+          const b = yield* orchestrator([p], { owner: "worker-b", leaseDuration: "30 seconds" })
+          const runId = yield* a.create(p)
+          const first = yield* Effect.fork(a.executePending())
+          yield* settle
+          for (let i = 0; i < 12; i++) {
+            yield* advance("10 seconds", "5 seconds")
+            const other = yield* b.executePending()
+            expect(other.ticked).toBe(0)
+          }
+          yield* Fiber.join(first)
+          expect(log.calls).toEqual(["long"])
+          const run = Option.getOrThrow(yield* repository.load(runId)).run
+          expect(run.status).toBe("finished")
+          expect(run.lease_owner).toBeNull()
+        })
+      ))
+
+    it.effect("a worker whose lease expired is taken over; the lost lease aborts its tick without writing", () =>
+      run((orchestrator, repository) =>
+        Effect.gen(function*() {
+          const calls: Array<string> = []
+          const p = pipeline(
+            "TakeOver",
+            step("Slow", {
+              onContinue: (ctx) =>
+                Effect.gen(function*() {
+                  calls.push(`start ${ctx.stepRunId}`)
+                  yield* Effect.sleep("1 minute")
+                  calls.push(`end ${ctx.stepRunId}`)
+                  return Step.finish()
+                })
+            })
+          )
+          const a = yield* orchestrator([p], { owner: "worker-a", leaseDuration: "30 seconds" })
+          const runId = yield* a.create(p)
+          // worker a claims the run, and then stops renewing: it is frozen (a long GC pause)
+          const claimed = yield* repository.claim({
+            owner: "worker-a",
+            now: 0,
+            leaseExpiresAt: 30_000,
+            limit: 10,
+            names: ["TakeOver"],
+            after: undefined
+          })
+          expect(claimed.claimed).toHaveLength(1)
+          const b = yield* orchestrator([p], { owner: "worker-b", leaseDuration: "30 seconds" })
+          expect((yield* b.executePending()).ticked).toBe(0)
+          yield* TestClock.adjust("30 seconds")
+          const takeover = yield* Effect.fork(b.executePending())
+          yield* advance("1 minute", "10 seconds")
+          expect(yield* Fiber.join(takeover)).toMatchObject({ ticked: 1, finished: 1 })
+          const history = yield* b.history(runId)
+          const lost = history.find((e) => e.type === "lease_lost")
+          expect(lost).toMatchObject({ worker: "worker-b", data: { previousOwner: "worker-a" } })
+          expect(history.filter((e) => e.type === "finished" && e.step === "Slow")[0].worker).toBe("worker-b")
+
+          // a third worker's lease is stolen mid-tick: it stops without writing
+          const c = yield* orchestrator([p], { owner: "worker-c", leaseDuration: "30 seconds" })
+          const second = yield* c.create(p)
+          const tick = yield* Effect.fork(Effect.either(c.tick(second)))
+          yield* settle
+          const before = Option.getOrThrow(yield* repository.load(second)).run
+          expect(before.lease_owner).toBe("worker-c")
+          // the lease is taken away (as a claim after expiry would): the next renewal notices
+          yield* repository.commit({
+            run: { ...before, lease_owner: "worker-d", version: before.version + 1 },
+            steps: [],
+            events: [],
+            expectedVersion: before.version,
+            consumedSignals: []
+          })
+          yield* advance("15 seconds", "5 seconds")
+          const result = yield* Fiber.join(tick)
+          expect(result._tag === "Left" && result.left._tag).toBe("LeaseLost")
+          const after = Option.getOrThrow(yield* repository.load(second))
+          expect(after.run.lease_owner).toBe("worker-d")
+          expect(after.run.version).toBe(before.version + 1)
+          expect(statuses(after)).toEqual(["created"])
+          expect(calls.filter((c) => c.startsWith("end"))).toHaveLength(1)
+        })
+      ))
+
+    it.effect("cancel: the current step and the run become cancelled and no handler of the run runs again", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = threeSteps(log, 100)
+          const o = yield* orchestrator([p])
+          const runId = yield* o.start(p)
+          expect(log.calls).toEqual(["A", "B"])
+          yield* o.cancel(runId, "no longer needed")
+          const view = yield* o.get(runId)
+          expect(view.status).toBe("cancelled")
+          expect(statuses(view)).toEqual(["finished", "cancelled", "created"])
+          expect(view.error?.message).toBe("no longer needed")
+          yield* TestClock.adjust("1 hour")
+          expect(yield* o.executePending()).toMatchObject({ ticked: 0 })
+          expect(log.calls).toEqual(["A", "B"])
+          const again = yield* Effect.flip(o.cancel(runId))
+          expect(again._tag).toBe("InvalidOperation")
+          const missing = yield* Effect.flip(o.cancel("no-such-run"))
+          expect(missing._tag).toBe("RunNotFound")
+          const history = yield* o.history(runId)
+          expect(history.slice(-2).map((e) => `${e.type}:${e.step}`)).toEqual(["cancelled:B", "cancelled:null"])
+        })
+      ))
+
+    it.effect("cancel during an in-flight tick: the tick's next commit is refused and no later handler runs", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = pipeline(
+            "CancelInFlight",
+            step("Slow", {
+              onContinue: () => Effect.as(Effect.zipRight(Effect.sleep("10 seconds"), log.record("Slow")), Step.finish())
+            }),
+            step("Next", { onStart: () => log.record("Next.onStart") })
+          )
+          const o = yield* orchestrator([p])
+          const runId = yield* o.create(p)
+          const pass = yield* Effect.fork(o.executePending())
+          yield* settle
+          yield* o.cancel(runId)
+          yield* advance("11 seconds", "1 second")
+          const summary = yield* Fiber.join(pass)
+          // the tick notices, by its lease renewal (and stops the handler) or by its next commit
+          expect(summary.errors).toHaveLength(1)
+          expect(["VersionConflict", "LeaseLost"]).toContain(summary.errors[0].error._tag)
+          expect(log.count("Next.onStart")).toBe(0)
+          expect((yield* o.get(runId)).status).toBe("cancelled")
+        })
+      ))
+
+    it.effect("retry resumes a failed run from its failed step, with the attempt counter reset", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          let broken = true
+          const p = pipeline(
+            "Retryable",
+            step("A", { onStart: () => log.record("A.onStart") }),
+            step("B", {
+              onStart: () => log.record("B.onStart"),
+              onContinue: (ctx) =>
+                Effect.suspend(() => {
+                  log.calls.push(`B.onContinue ${ctx.attempt}`)
+                  return broken ? Effect.fail("broken" as const) : Effect.succeed(Step.finish())
+                }),
+              retry: Schedule.recurs(1)
+            })
+          )
+          const o = yield* orchestrator([p])
+          const runId = yield* o.start(p)
+          yield* o.executePending()
+          expect((yield* o.get(runId)).status).toBe("failed")
+          expect((yield* o.get(runId)).steps[1].attempt).toBe(2)
+          broken = false
+          yield* o.retry(runId)
+          const resumed = yield* o.get(runId)
+          expect(resumed.status).toBe("pending")
+          expect(resumed.steps[1]).toMatchObject({ status: "pending", attempt: 1, error: null })
+          yield* o.executePending()
+          expect((yield* o.get(runId)).status).toBe("finished")
+          expect(log.calls).toEqual(["A.onStart", "B.onStart", "B.onContinue 1", "B.onContinue 2", "B.onContinue 1"])
+          const invalid = yield* Effect.flip(o.retry(runId))
+          expect(invalid._tag).toBe("InvalidOperation")
+        })
+      ))
+
+    it.effect("signals are stored durably, handed to the step's next onContinue, and wake the run", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const received: Array<unknown> = []
+          const Approval = Schema.Struct({ approved: Schema.Boolean, by: Schema.String })
+          const approval = step("Approval", {
+            signal: Approval,
+            onContinue: (ctx) =>
+              Effect.sync(() => {
+                received.push(...ctx.signals)
+                const decision = ctx.signals.at(-1)
+                if (decision === undefined) return Step.wait({ after: Duration.days(7) })
+                return decision.approved ? Step.finish() : Step.cancel(`rejected by ${decision.by}`)
+              })
+          })
+          const p = pipeline("Approve", step("Prepare", {}), approval)
+          const o = yield* orchestrator([p])
+          const runId = yield* o.start(p)
+          expect((yield* o.get(runId)).wakeAt.getTime()).toBe(Duration.toMillis(Duration.days(7)))
+          yield* o.signal(runId, approval, { approved: true, by: "ana" })
+          // due at once, long before the timer
+          expect((yield* o.get(runId)).wakeAt.getTime()).toBe(0)
+          expect(yield* o.executePending()).toMatchObject({ ticked: 1, finished: 1 })
+          expect(received).toEqual([{ approved: true, by: "ana" }])
+          const ended = yield* Effect.flip(o.signal(runId, approval, { approved: false, by: "bo" }))
+          expect(ended._tag).toBe("InvalidOperation")
+          const history = yield* o.history(runId)
+          expect(history.filter((e) => e.type === "signalled").map((e) => e.step)).toEqual(["Approval"])
+
+          // wrong step, wrong payload, a step without a signal schema
+          const second = yield* o.start(p)
+          expect((yield* Effect.flip(o.signal(second, "Nope", {})))._tag).toBe("InvalidOperation")
+          expect((yield* Effect.flip(o.signal(second, "Prepare", {})))._tag).toBe("InvalidOperation")
+          expect((yield* Effect.flip(o.signal(second, "Approval", { approved: "yes" })))._tag).toBe("EncodeError")
+          // a signal sent before the step starts waits for it
+          const p2 = pipeline("Early", step("Before", { onContinue: (ctx) => Effect.succeed(ctx.continuations === 0 ? Step.wait() : Step.finish()) }), approval)
+          const o2 = yield* orchestrator([p2])
+          const third = yield* o2.start(p2)
+          yield* o2.signal(third, approval, { approved: false, by: "cy" })
+          yield* o2.executePending()
+          const view = yield* o2.get(third)
+          expect(view.status).toBe("cancelled")
+          expect(view.error?.message).toBe("rejected by cy")
+        })
+      ))
+
+    it.effect("a signal that arrives while a tick runs is not lost: the run is due again at once", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const received: Array<unknown> = []
+          const latch = yield* Deferred.make<void>()
+          const listen = step("Listen", {
+            signal: Schema.String,
+            onContinue: (ctx) =>
+              Effect.gen(function*() {
+                received.push(...ctx.signals)
+                if (ctx.continuations === 0) yield* Deferred.await(latch)
+                return ctx.signals.includes("stop") ? Step.finish() : Step.wait({ after: Duration.hours(1) })
+              })
+          })
+          const p = pipeline("Listener", listen)
+          const o = yield* orchestrator([p])
+          const runId = yield* o.create(p)
+          const pass = yield* Effect.fork(o.executePending())
+          yield* settle
+          yield* o.signal(runId, listen, "stop")
+          yield* Deferred.succeed(latch, undefined)
+          yield* Fiber.join(pass)
+          // the tick that was running did not see the signal, but the run is due now, not in an hour
+          expect(received).toEqual([])
+          expect((yield* o.get(runId)).wakeAt.getTime()).toBe(0)
+          yield* o.executePending()
+          expect(received).toEqual(["stop"])
+          expect((yield* o.get(runId)).status).toBe("finished")
+        })
+      ))
+
+    it.effect("await returns the final view when the run ends", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = threeSteps(log, 2)
+          const o = yield* orchestrator([p])
+          const runId = yield* o.start(p)
+          const waiting = yield* Effect.fork(o.await(runId))
+          yield* settle
+          expect(waiting.unsafePoll()).toBeNull()
+          for (let i = 0; i < 3; i++) {
+            yield* TestClock.adjust("1 second")
+            yield* o.executePending()
+          }
+          const view = yield* Fiber.join(waiting)
+          expect(view.status).toBe("finished")
+          expect((yield* Effect.flip(o.await("missing")))._tag).toBe("RunNotFound")
+        })
+      ))
+
+    it.effect("list filters by pipeline, status and creation time, newest first, a page at a time", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const a = threeSteps(log, 100)
+          const b = pipeline("Other", step("X", {}))
+          const o = yield* orchestrator([a, b])
+          const ids: Array<string> = []
+          for (let i = 0; i < 5; i++) {
+            ids.push(yield* o.start(a))
+            yield* TestClock.adjust("1 minute")
+          }
+          const other = yield* o.start(b)
+          const all = yield* o.list()
+          expect(all.runs.map((r) => r.id)).toEqual([other, ...ids.slice().reverse()])
+          const pending = yield* o.list({ pipeline: "ThreeSteps", status: "pending" })
+          expect(pending.runs).toHaveLength(5)
+          expect((yield* o.list({ status: ["finished"] })).runs.map((r) => r.id)).toEqual([other])
+          const window = yield* o.list({ createdFrom: new Date(60_000), createdTo: new Date(180_000) })
+          expect(window.runs.map((r) => r.id)).toEqual([ids[2], ids[1]])
+          const page1 = yield* o.list({ pipeline: "ThreeSteps", limit: 2 })
+          const page2 = yield* o.list({ pipeline: "ThreeSteps", limit: 2, cursor: page1.cursor })
+          const page3 = yield* o.list({ pipeline: "ThreeSteps", limit: 2, cursor: page2.cursor })
+          expect([...page1.runs, ...page2.runs, ...page3.runs].map((r) => r.id)).toEqual(ids.slice().reverse())
+          expect(page3.cursor).toBeUndefined()
+          expect(page1.runs[0]).toMatchObject({ pipeline: "ThreeSteps", status: "pending", currentStep: "B" })
+        })
+      ))
+
+    it.effect("start with one idempotency key from many fibers at once creates one run", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = threeSteps(log, 100)
+          const o = yield* orchestrator([p])
+          const ids = yield* Effect.all(
+            Array.from({ length: 20 }, () => o.start(p, { idempotencyKey: "once" })),
+            { concurrency: "unbounded" }
+          )
+          expect(new Set(ids).size).toBe(1)
+          expect(log.count("A")).toBe(1)
+          expect((yield* o.list()).runs).toHaveLength(1)
+        })
+      ))
+
+    it.effect("a run scheduled with `at` is not due before then", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = threeSteps(log, 0)
+          const o = yield* orchestrator([p])
+          const runId = yield* o.start(p, { at: new Date(60_000) })
+          expect(log.calls).toEqual([])
+          expect(yield* o.executePending()).toMatchObject({ ticked: 0 })
+          yield* TestClock.adjust("1 minute")
+          expect(yield* o.executePending()).toMatchObject({ ticked: 1, finished: 1 })
+          expect((yield* o.get(runId)).status).toBe("finished")
+        })
+      ))
+
+    it.effect("a worker survives bad runs: their errors are logged and the good runs finish", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const good = threeSteps(log, 0)
+          const bad = pipeline("Bad", step("Explodes", { onContinue: () => Effect.die("boom") }))
+          const o = yield* orchestrator([good, bad])
+          const badIds = [yield* o.create(bad), yield* o.create(bad)]
+          const goodIds = [yield* o.create(good), yield* o.create(good)]
+          const worker = yield* Effect.fork(Effect.scoped(o.worker({ concurrency: 2 })))
+          yield* advance("2 seconds")
+          for (const id of badIds) expect((yield* o.get(id)).status).toBe("failed")
+          for (const id of goodIds) expect((yield* o.get(id)).status).toBe("finished")
+          const late = yield* o.create(good)
+          yield* advance("2 seconds")
+          expect((yield* o.get(late)).status).toBe("finished")
+          yield* Fiber.interrupt(worker)
+          expect(Exit.isInterrupted(yield* Fiber.await(worker))).toBe(true)
+        })
+      ))
+  })

@@ -1,0 +1,59 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { pipeline, step, Step } from "prorch"
+import type { Backend } from "./backends.js"
+import { withRepository } from "./suite.js"
+
+/** Bad data in SQL storage: each broken run is a typed error for that run, and the other runs go on. */
+export const corruption = (backend: Backend & { readonly sql: NonNullable<Backend["sql"]> }, table: (name: string) => string) =>
+  describe(`rows corrupted with SQL on ${backend.name}`, () => {
+    const Job = Schema.Struct({ jobId: Schema.String })
+    const waitOnce = step("Wait", {
+      state: Job,
+      onStart: (ctx) => Effect.succeed({ jobId: ctx.stepRunId }),
+      onContinue: (ctx) => Effect.succeed(ctx.continuations === 0 ? Step.wait() : Step.finish())
+    })
+    const p = pipeline("Corruptible", { input: Schema.Struct({ n: Schema.Number }) }, waitOnce)
+
+    it.effect("a run whose records no longer decode is a typed error in the summary; the others finish", () =>
+      withRepository(backend.fresh(), (orchestrator) =>
+        Effect.gen(function*() {
+          const o = yield* orchestrator([p])
+          const ids: Array<string> = []
+          for (let n = 0; n < 5; n++) ids.push(yield* o.start(p, { input: { n } }))
+          const [badRun, badState, badInput, badStatus, fine] = ids
+          yield* backend.sql(`UPDATE ${table("pipelines")} SET metadata = 'not json' WHERE uuid = '${badRun}'`)
+          yield* backend.sql(
+            `UPDATE ${table("pipeline_steps")} SET state = '{"jobId": 42}' WHERE pipeline_uuid = '${badState}'`
+          )
+          yield* backend.sql(`UPDATE ${table("pipelines")} SET input = '{"n": "seven"}' WHERE uuid = '${badInput}'`)
+          yield* backend.sql(`UPDATE ${table("pipelines")} SET status = 'paused' WHERE uuid = '${badStatus}'`)
+
+          const summary = yield* o.executePending()
+          expect(summary.finished).toBe(1)
+          const byRun = new Map(summary.errors.map((e) => [e.runId, e.error]))
+          expect(byRun.get(badRun)?._tag).toBe("CorruptRecord")
+          expect(byRun.get(badState)?._tag).toBe("DecodeError")
+          expect(byRun.get(badState)?.message).toContain("state of step \"Wait\"")
+          expect(byRun.get(badInput)?._tag).toBe("DecodeError")
+          expect(byRun.get(badInput)?.message).toContain("pipeline input")
+          expect((yield* o.get(fine)).status).toBe("finished")
+
+          // nothing was lost: the broken runs are left as stored, and reading them is a typed error
+          const read = yield* Effect.flip(o.get(badStatus))
+          expect(read._tag).toBe("CorruptRecord")
+          expect(read.message).toContain("paused")
+          const state = yield* Effect.flip(o.get(badState))
+          expect(state._tag).toBe("DecodeError")
+
+          // repaired by hand, the run goes on from where it was
+          yield* backend.sql(
+            `UPDATE ${table("pipelines")} SET metadata = '{"current_step":"Wait"}', lease_owner = NULL, ` +
+              `lease_expires_at = NULL WHERE uuid = '${badRun}'`
+          )
+          const again = yield* o.executePending()
+          expect(again.finished).toBe(1)
+          expect((yield* o.get(badRun)).status).toBe("finished")
+        })
+      ))
+  })
