@@ -211,7 +211,7 @@ export const finalize = (self: Draft, status: TerminalStatus, index: number, act
 /**
  * The result of `onStart` is in: the step becomes `pending` with its initial state (JSON text,
  * or `null` for a step without state), the run becomes `pending` and records the step as its
- * current one.
+ * current one. A successful call resets the step's attempt counter and clears its last error.
  *
  * @since 0.1.0
  * @category transitions
@@ -222,6 +222,7 @@ export const started = (self: Draft, index: number, state: string | null, actor:
     ...before,
     status: "pending",
     state,
+    attempt: 1,
     error: null,
     started_at: actor.now,
     updated_at: actor.now
@@ -251,7 +252,8 @@ export type Answer =
 
 /**
  * The answer of `onContinue` is in: the step finishes, waits (the run sleeps until `wakeAt`),
- * fails or is cancelled. The history gets a `continued` event and one for the answer.
+ * fails or is cancelled. The history gets a `continued` event and one for the answer. A finish or
+ * a wait resets the attempt counter and clears the last error: retries count consecutive failures.
  *
  * @since 0.1.0
  * @category transitions
@@ -268,16 +270,28 @@ export const continued = (self: Draft, index: number, answer: Answer, actor: Act
   const continuedEvent = event(run0, actor, "continued", base)
   switch (answer._tag) {
     case "Finish": {
-      const step: StepRecord = { ...base, status: "finished", output: answer.output, error: null, ended_at: actor.now }
+      const step: StepRecord = {
+        ...base,
+        status: "finished",
+        output: answer.output,
+        attempt: 1,
+        error: null,
+        ended_at: actor.now
+      }
       const run: RunRecord = { ...run0, wake_at: actor.now }
       return withStep(self, index, step, run, [continuedEvent, event(run, actor, "finished", step)])
     }
     case "Wait": {
-      const step: StepRecord = answer.state === undefined ? base : { ...base, state: answer.state }
+      const step: StepRecord = {
+        ...base,
+        state: answer.state === undefined ? base.state : answer.state,
+        attempt: 1,
+        error: null
+      }
       const run: RunRecord = { ...run0, wake_at: answer.wakeAt }
       return withStep(self, index, step, run, [
         continuedEvent,
-        event(run, actor, "waited", step, { until: answer.wakeAt })
+        event(run, actor, "waited", step, { until: new Date(answer.wakeAt).toISOString() })
       ])
     }
     case "Fail": {
@@ -329,7 +343,7 @@ export const handlerFailed = (
       updated_at: actor.now
     }
     return withStep(self, index, step, run, [
-      event(run, actor, "retried", before, { handler, retryAt, message: error.message })
+      event(run, actor, "retried", before, { handler, retryAt: new Date(retryAt).toISOString(), message: error.message })
     ])
   }
   const step: StepRecord = { ...before, status: "failed", error, updated_at: actor.now, ended_at: actor.now }

@@ -109,6 +109,12 @@ export type CheckSteps<Steps, Input, Seen extends string = never> = Steps extend
   readonly [infer H, ...infer T] ? readonly [CheckStep<H, Input, Seen>, ...CheckSteps<T, Input, Seen | Extract<Step.Name<H>, string>>]
   : Steps
 
+type Last<T> = T extends readonly [...ReadonlyArray<unknown>, infer L] ? L : unknown
+
+type CheckAppend<Steps extends ReadonlyArray<Step.Any>, I, S> = unknown extends Last<CheckSteps<readonly [...Steps, S], I>>
+  ? unknown
+  : { readonly "prorch: the appended step does not fit this pipeline": Last<CheckSteps<readonly [...Steps, S], I>> }
+
 type NeededNames<S> = Step.Name<Step.Needs<S>[keyof Step.Needs<S>]>
 
 type CheckStep<S, Input, Seen extends string> = [Input] extends [Step.Input<S>]
@@ -243,11 +249,11 @@ export const append: {
   <S extends Step.Any>(
     step: S
   ): <Name extends string, I, Steps extends ReadonlyArray<Step.Any>>(
-    self: Pipeline<Name, I, Steps>
+    self: Pipeline<Name, I, Steps> & CheckAppend<Steps, I, S>
   ) => Pipeline<Name, I, readonly [...Steps, S]>
   <Name extends string, I, Steps extends ReadonlyArray<Step.Any>, S extends Step.Any>(
     self: Pipeline<Name, I, Steps>,
-    step: S
+    step: S & Last<CheckSteps<readonly [...Steps, S], I>>
   ): Pipeline<Name, I, readonly [...Steps, S]>
 } = dual(2, (self: Any, step: Step.Any): Any => unsafeMake(self.name, self.input, [...self.steps, step]))
 

@@ -125,7 +125,8 @@ export const StepMetadata = Schema.Record({ key: Schema.String, value: Schema.Un
  * - `uuid` is the step run id: stable across retries and crashes, the idempotency key for the
  *   external work that the step starts.
  * - `attempt` is the number of the next (or current) handler call, from 1; it grows when a
- *   handler fails and the step's retry policy schedules another attempt.
+ *   handler fails and the step's retry policy schedules another attempt, and goes back to 1 after
+ *   a call succeeds (retries count consecutive failures).
  * - `started_at` is set when the result of `onStart` is committed.
  * - `state` and `output` are JSON text, encoded with the step's schemas.
  *

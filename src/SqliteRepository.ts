@@ -15,6 +15,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,7 +28,10 @@ import * as Sql from "./internal/sql.js"
  * Options of the SQLite repository.
  *
  * - `filename`: the database file, or `:memory:`.
- * - `busyTimeout`: how long a write waits for another process's write lock (default 5 seconds).
+ * - `busyTimeout`: how long an operation keeps trying while another process holds the write lock
+ *   (default 5 seconds). The library retries locked transactions itself, with short random
+ *   pauses that leave the event loop free, instead of SQLite's busy handler, which sleeps the
+ *   thread for up to 100 ms at a time.
  * - `synchronous`: SQLite's `synchronous` setting (default `FULL`; `NORMAL` trades the last
  *   commits before a power loss for speed; an application crash loses nothing either way).
  * - `tablePrefix`: the prefix of the library's tables (default `prorch_`).
@@ -62,14 +66,21 @@ export const tables = (prefix = "prorch_"): Sql.Tables => {
   }
 }
 
+const isBusy = (error: RepositoryError): boolean => {
+  const cause = (error.cause as { cause?: { code?: unknown } } | undefined)?.cause
+  return typeof cause?.code === "string" && (cause.code === "SQLITE_BUSY" || cause.code.startsWith("SQLITE_BUSY_"))
+}
+
 /** @internal */
-export const dialect: Sql.Dialect = {
+export const dialect = (retryFor: number): Sql.Dialect => ({
   name: "sqlite",
   placeholders: (sql) => sql,
   beginWrite: "BEGIN IMMEDIATE",
   beginRead: "BEGIN",
-  claim: Sql.claimBySelect
-}
+  claim: Sql.claimBySelect,
+  retryable: isBusy,
+  retryFor
+})
 
 /** @internal */
 export const migrations = (t: Sql.Tables, prefix: string): ReadonlyArray<Sql.Migration> => [
@@ -149,20 +160,23 @@ export const migrations = (t: Sql.Tables, prefix: string): ReadonlyArray<Sql.Mig
  * @category constructors
  */
 export const make = (
-  options: ClientOptions = {}
+  options: ClientOptions & { readonly ownConnection?: boolean } = {}
 ): Effect.Effect<Repository.Service, RepositoryError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const prefix = options.tablePrefix ?? "prorch_"
     const t = tables(prefix)
     const busy = Math.round(Duration.toMillis(Duration.decode(options.busyTimeout ?? "5 seconds")))
+    const d = dialect(busy)
     yield* Effect.scoped(Effect.gen(function*() {
       const conn = yield* sql.reserve
-      yield* conn.executeUnprepared(`PRAGMA busy_timeout = ${busy}`, [], undefined)
+      // the library waits for locks itself (without blocking the event loop); a short timeout
+      // inside SQLite covers the statements outside its transactions
+      if (options.ownConnection) yield* conn.executeUnprepared(`PRAGMA busy_timeout = 5`, [], undefined)
       yield* conn.executeUnprepared(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`, [], undefined)
     })).pipe(Effect.mapError((cause) => new RepositoryError({ operation: "configure", cause })))
-    yield* Sql.migrate(sql, dialect, t, migrations(t, prefix))
-    return Sql.make(sql, dialect, t)
+    yield* Sql.migrate(sql, d, t, migrations(t, prefix))
+    return Sql.make(sql, d, t)
   })
 
 /**
@@ -181,7 +195,7 @@ export const make = (
 export const layer = (
   options: Options
 ): Layer.Layer<Repository.Repository, RepositoryError | ConfigError.ConfigError> =>
-  layerClient(options).pipe(
+  Layer.effect(Repository.Repository, make({ ...options, ownConnection: true })).pipe(
     Layer.provide(SqliteClient.layer({ filename: options.filename })),
     // opening the file throws (a missing directory, a file that is not a database): a typed error
     Layer.catchAllCause((cause) =>
@@ -190,6 +204,25 @@ export const layer = (
       )
     )
   )
+
+/**
+ * The repository on a SQLite file, with its options read from `Config` (environment variables
+ * by default).
+ *
+ * @example
+ * ```ts
+ * SqliteRepository.layerConfig({
+ *   filename: Config.string("PRORCH_DB").pipe(Config.withDefault("prorch.db"))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<Repository.Repository, RepositoryError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
 
 /**
  * The repository over the application's own SqlClient (from `@effect/sql-sqlite-node`): the

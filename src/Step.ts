@@ -161,7 +161,8 @@ export const cancel = (reason = "cancelled"): Cancel => ({ _tag: "Cancel", reaso
  * - `runId`: the run.
  * - `stepRunId`: this step of this run: stable across attempts, ticks and crashes; use it as the
  *   idempotency key of the external work that the step starts.
- * - `attempt`: 1 for the first call, then one more after each failed call that is retried.
+ * - `attempt`: 1 for the first call, then one more after each failed call that is retried; back
+ *   to 1 after a call succeeds.
  * - `input`: the pipeline input, decoded.
  * - `outputs`: the outputs of the steps named in `needs`, decoded.
  *

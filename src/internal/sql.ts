@@ -35,6 +35,10 @@ export interface Dialect {
   ) => Effect.Effect<ReadonlyArray<{ readonly row: any; readonly previousOwner: string | null }>, RepositoryError>
   /** after a commit or a signal: tell idle workers (PostgreSQL NOTIFY) */
   readonly notify?: ((exec: Exec) => Effect.Effect<void, RepositoryError>) | undefined
+  /** whether a failed transaction may simply be tried again (SQLite's "database is locked") */
+  readonly retryable: (error: RepositoryError) => boolean
+  /** how long to keep trying a retryable transaction, in milliseconds */
+  readonly retryFor: number
 }
 
 /** @internal run one statement on the reserved connection */
@@ -184,6 +188,13 @@ const eventParams = (event: HistoryEvent): ReadonlyArray<unknown> => [
   json(event.data)
 ]
 
+/** @internal a pause on the real clock (lock waits are real, also under a TestClock) */
+export const realSleep = (ms: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), ms)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
 /** @internal `(?, ?, ?)` */
 export const tuple = (n: number) => `(${Array.from({ length: n }, () => "?").join(", ")})`
 
@@ -239,10 +250,32 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
       Effect.catchAllDefect((defect) => Effect.fail(new RepositoryError({ operation, cause: defect })))
     )
 
+  /**
+   * Another process holds the lock: try the whole transaction again after a short, random pause
+   * that leaves the event loop free (SQLite's own busy handler sleeps the thread, up to 100 ms at
+   * a time), until `retryFor` has passed.
+   */
+  const retrying = <A, E>(effect: Effect.Effect<A, E | RepositoryError>): Effect.Effect<A, E | RepositoryError> =>
+    Effect.suspend(() => {
+      const deadline = Date.now() + dialect.retryFor
+      let pause = 1
+      const attempt: Effect.Effect<A, E | RepositoryError> = Effect.catchIf(
+        effect,
+        (error): error is RepositoryError =>
+          error instanceof RepositoryError && dialect.retryable(error) && Date.now() < deadline,
+        () => {
+          const ms = Math.random() * pause
+          pause = Math.min(pause * 2, 20)
+          return Effect.zipRight(realSleep(ms), attempt)
+        }
+      )
+      return attempt
+    })
+
   const write = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    transaction(operation, dialect.beginWrite, body)
+    retrying(transaction(operation, dialect.beginWrite, body))
   const read = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    transaction(operation, dialect.beginRead, body)
+    retrying(transaction(operation, dialect.beginRead, body))
 
   const insertRun = `INSERT INTO ${runs} (uuid, name, status, metadata, input, idempotency_key, version, wake_at, ` +
     `lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at) VALUES ${tuple(15)} ` +
@@ -271,7 +304,6 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
       : Effect.flatMap(exec(selectSignals, [run.uuid]), (rows) => decodeSignals(run.uuid, rows))
 
   const active = `status IN ('created', 'pending')`
-  const namesIn = (names: ReadonlyArray<string>) => names.length === 0 ? "1 = 0" : `name IN ${tuple(names.length)}`
   const namesNotIn = (names: ReadonlyArray<string>) =>
     names.length === 0 ? "1 = 1" : `name NOT IN ${tuple(names.length)}`
 
@@ -427,11 +459,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
     nextWakeAt: (options) =>
       read("nextWakeAt", (exec) =>
         Effect.map(
-          exec(
-            `SELECT wake_at FROM ${runs} WHERE ${active} AND wake_at > ? AND ${namesIn(options.names)} ` +
-              `ORDER BY wake_at, uuid LIMIT 1`,
-            [options.now, ...options.names]
-          ),
+          exec(nextWakeQuery(tables, options.names.length), [options.now, ...options.names]),
           (rows) => rows.length === 0 ? Option.none() : Option.some(Number(rows[0].wake_at))
         )),
 
@@ -525,7 +553,18 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
   }
 }
 
-/** @internal the claim of both dialects where one statement cannot return previous owners */
+/** @internal the query that finds the runs due for a claim, in due order, through the due index */
+export const dueQuery = (tables: Tables, names: number, cursor: boolean): string =>
+  `SELECT uuid, lease_owner FROM ${tables.runs} WHERE status IN ('created', 'pending') AND wake_at <= ? ` +
+  `AND (lease_owner IS NULL OR lease_expires_at <= ?) AND name IN ${tuple(names)} ` +
+  `${cursor ? "AND (wake_at, uuid) > (?, ?) " : ""}ORDER BY wake_at, uuid LIMIT ?`
+
+/** @internal the query that finds when an idle worker should look again */
+export const nextWakeQuery = (tables: Tables, names: number): string =>
+  `SELECT wake_at FROM ${tables.runs} WHERE status IN ('created', 'pending') AND wake_at > ? ` +
+  `AND ${names === 0 ? "1 = 0" : `name IN ${tuple(names)}`} ORDER BY wake_at, uuid LIMIT 1`
+
+/** @internal the claim of the dialects where one statement cannot return the previous owners */
 export const claimBySelect = (
   tables: Tables,
   exec: Exec,
@@ -533,19 +572,13 @@ export const claimBySelect = (
 ): Effect.Effect<ReadonlyArray<{ readonly row: any; readonly previousOwner: string | null }>, RepositoryError> =>
   Effect.gen(function*() {
     if (options.names.length === 0 || options.limit <= 0) return []
-    const cursor = options.after === undefined ? "" : `AND (wake_at, uuid) > (?, ?) `
-    const due = yield* exec(
-      `SELECT uuid, lease_owner FROM ${tables.runs} WHERE status IN ('created', 'pending') AND wake_at <= ? ` +
-        `AND (lease_owner IS NULL OR lease_expires_at <= ?) AND name IN ${tuple(options.names.length)} ${cursor}` +
-        `ORDER BY wake_at, uuid LIMIT ?`,
-      [
-        options.now,
-        options.now,
-        ...options.names,
-        ...(options.after === undefined ? [] : [options.after.wakeAt, options.after.uuid]),
-        options.limit
-      ]
-    )
+    const due = yield* exec(dueQuery(tables, options.names.length, options.after !== undefined), [
+      options.now,
+      options.now,
+      ...options.names,
+      ...(options.after === undefined ? [] : [options.after.wakeAt, options.after.uuid]),
+      options.limit
+    ])
     if (due.length === 0) return []
     const previous = new Map<string, string | null>(due.map((row) => [String(row.uuid), row.lease_owner ?? null]))
     const rows = yield* exec(

@@ -35,9 +35,13 @@ export const bundle = (file: string): string => {
   return out
 }
 
+/** PRORCH_CHILD_PROFILE=<dir> profiles every child process (node --cpu-prof) into that folder */
+const childFlags = (): Array<string> =>
+  process.env.PRORCH_CHILD_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PRORCH_CHILD_PROFILE}`] : []
+
 /** start a TypeScript file in a new Node process */
 export const spawnTs = (file: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): ChildProcess =>
-  spawn(process.execPath, [bundle(file), ...args], {
+  spawn(process.execPath, [...childFlags(), bundle(file), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"]

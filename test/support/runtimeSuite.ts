@@ -11,7 +11,7 @@ import {
   Schema,
   TestClock
 } from "effect"
-import { Orchestrator, pipeline, step, Step } from "prorch"
+import { pipeline, step, Step } from "prorch"
 import type { Backend } from "./backends.js"
 import { recorder, withRepository } from "./suite.js"
 
@@ -54,7 +54,7 @@ export const runtime = (backend: Backend) =>
         step("C", { onContinue: () => Effect.as(log.record("C"), Step.finish()) })
       )
 
-    it.scoped("a worker claims created runs, ticks them with bounded concurrency and idles when done", () =>
+    it.effect("a worker claims created runs, ticks them with bounded concurrency and idles when done", () =>
       run((orchestrator) =>
         Effect.gen(function*() {
           let inFlight = 0
@@ -86,7 +86,7 @@ export const runtime = (backend: Backend) =>
         })
       ))
 
-    it.scoped("a worker wakes for new runs at once and for durable timers on time", () =>
+    it.effect("a worker wakes for new runs at once and for durable timers on time", () =>
       run((orchestrator) =>
         Effect.gen(function*() {
           const log = recorder()
@@ -110,7 +110,7 @@ export const runtime = (backend: Backend) =>
         })
       ))
 
-    it.scoped("worker options come from Config too", () =>
+    it.effect("worker options come from Config too", () =>
       run((orchestrator) =>
         Effect.gen(function*() {
           let inFlight = 0

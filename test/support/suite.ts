@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Data, Duration, Effect, Either, Exit, Layer, Schedule, Schema, TestClock } from "effect"
+import { Context, Data, Duration, Effect, Either, Exit, Layer, Schedule, Schema, type Scope, TestClock } from "effect"
 import { Orchestrator, Pipeline, pipeline, Repository, step, Step } from "prorch"
 import type { Backend } from "./backends.js"
 
@@ -19,7 +19,7 @@ export const withRepository = <A, E>(
   body: (orchestrator: <const P extends ReadonlyArray<Pipeline.Any>>(
     pipelines: P,
     options?: Orchestrator.Options
-  ) => Effect.Effect<Orchestrator.Service, unknown>, repository: Repository.Service) => Effect.Effect<A, E>
+  ) => Effect.Effect<Orchestrator.Service, unknown>, repository: Repository.Service) => Effect.Effect<A, E, Scope.Scope>
 ): Effect.Effect<A, unknown> =>
   Effect.scoped(
     Effect.gen(function*() {
