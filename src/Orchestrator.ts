@@ -373,7 +373,7 @@ const makeService = (
   const awaitMillis = Duration.toMillis(Duration.decode(options.awaitInterval ?? "1 second"))
   const names = [...registry.keys()]
   const ended = new Map<string, Array<Deferred.Deferred<void>>>()
-  const wakeups = new Set<() => void>()
+  const wakeups = new Set<(at?: number) => void>()
 
   const wake = () => {
     for (const f of wakeups) f()

@@ -16,7 +16,8 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
 import type { CorruptRecord, RepositoryError, VersionConflict } from "./Errors.js"
 import type { Commit, HistoryEvent, RunRecord, SignalRecord, Snapshot, Status } from "./Run.js"
 import * as Crud from "./internal/crud.js"
@@ -177,6 +178,12 @@ export interface Service {
    * not exist (nothing is written).
    */
   readonly signal: (signal: SignalRecord, event: HistoryEvent) => Effect.Effect<boolean, RepositoryError>
+  /**
+   * Optional: times (epoch milliseconds) at which runs become due, pushed by the storage (the
+   * PostgreSQL layer listens to NOTIFY). Idle workers wake for them; polling is the fallback.
+   * The stream may end or fail when the connection breaks; workers subscribe again.
+   */
+  readonly wakeups?: Stream.Stream<number, RepositoryError> | undefined
 }
 
 /**

@@ -37,6 +37,13 @@ export * as Orchestrator from "./Orchestrator.js"
 export * as Pipeline from "./Pipeline.js"
 
 /**
+ * The PostgreSQL repository, for many workers on many machines.
+ *
+ * @since 0.1.0
+ */
+export * as PgRepository from "./PgRepository.js"
+
+/**
  * The Repository service, the in-memory layer and the four-operation adapter.
  *
  * @since 0.1.0

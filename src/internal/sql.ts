@@ -27,19 +27,35 @@ export interface Dialect {
   readonly placeholders: (sql: string) => string
   readonly beginWrite: string
   readonly beginRead: string
-  /** the claim: lease due runs, returning their rows and the previous lease owners */
+  /**
+   * the claim: lease due runs, returning their rows, the previous lease owners and, when the
+   * dialect can fetch them in the same statement, their step rows
+   */
   readonly claim: (
     tables: Tables,
     exec: Exec,
     options: Repository.ClaimOptions
-  ) => Effect.Effect<ReadonlyArray<{ readonly row: any; readonly previousOwner: string | null }>, RepositoryError>
-  /** after a commit or a signal: tell idle workers (PostgreSQL NOTIFY) */
-  readonly notify?: ((exec: Exec) => Effect.Effect<void, RepositoryError>) | undefined
+  ) => Effect.Effect<ReadonlyArray<Leased>, RepositoryError>
+  /**
+   * tell idle workers that a run is due at `at` (epoch milliseconds), in the transaction
+   * (PostgreSQL NOTIFY, delivered when it commits)
+   */
+  readonly notify?: ((exec: Exec, at: number) => Effect.Effect<void, RepositoryError>) | undefined
   /** whether a failed transaction may simply be tried again (SQLite's "database is locked") */
   readonly retryable: (error: RepositoryError) => boolean
   /** how long to keep trying a retryable transaction, in milliseconds */
   readonly retryFor: number
 }
+
+/** @internal a run leased by a claim */
+export interface Leased {
+  readonly row: any
+  readonly previousOwner: string | null
+  readonly steps?: ReadonlyArray<any> | undefined
+}
+
+/** @internal a run due later than this is not worth waking anyone for: polling finds it */
+export const notifyWindow = 60_000
 
 /** @internal run one statement on the reserved connection */
 export type Exec = (sql: string, params?: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<any>, RepositoryError>
@@ -307,7 +323,8 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
   const namesNotIn = (names: ReadonlyArray<string>) =>
     names.length === 0 ? "1 = 1" : `name NOT IN ${tuple(names.length)}`
 
-  const notify = (exec: Exec) => dialect.notify === undefined ? Effect.void : dialect.notify(exec)
+  const notify = (exec: Exec, at: number, now: number) =>
+    dialect.notify === undefined || at - now > notifyWindow ? Effect.void : dialect.notify(exec, at)
 
   return {
     create: (snapshot, events) =>
@@ -317,17 +334,19 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
           const inserted = yield* exec(insertRun, runParams(run))
           if (inserted.length === 0) {
             const existing = yield* exec(
-              `SELECT uuid FROM ${runs} WHERE name = ? AND idempotency_key = ?`,
-              [run.name, run.idempotency_key]
+              `SELECT uuid FROM ${runs} WHERE uuid = ? OR (name = ? AND idempotency_key = ?)`,
+              [run.uuid, run.name, run.idempotency_key]
             )
             if (existing.length === 0) {
               return yield* new RepositoryError({ operation: "create", cause: `run ${run.uuid} could not be inserted` })
             }
+            // the run itself: an earlier attempt of this transaction did commit (its reply was lost)
+            if (existing.some((row) => String(row.uuid) === run.uuid)) return { _tag: "Created" } as const
             return { _tag: "Existing", runId: String(existing[0].uuid) } as const
           }
           yield* exec(insertSteps(snapshot.steps.length), snapshot.steps.flatMap(stepParams))
           yield* appendEvents(exec, events)
-          if (run.lease_owner === null) yield* notify(exec)
+          if (run.lease_owner === null) yield* notify(exec, run.wake_at, run.created_at)
           return { _tag: "Created" } as const
         })),
 
@@ -395,7 +414,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
           }
           yield* appendEvents(exec, commit.events)
           if (run.lease_owner === null && (run.status === "pending" || run.status === "created")) {
-            yield* notify(exec)
+            yield* notify(exec, run.wake_at, run.updated_at)
           }
         })),
 
@@ -406,33 +425,34 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
           const claimed: Array<Repository.Claimed> = []
           const corrupt: Array<CorruptRecord> = []
           const decoded: Array<{ run: RunRecord; previousOwner: string | null }> = []
-          for (const { previousOwner, row } of leased) {
+          const byRun = new Map<string, ReadonlyArray<any>>()
+          for (const { previousOwner, row, steps: stepRows } of leased) {
             const run = decodeRun(row)
             if (Either.isLeft(run)) corrupt.push(run.left)
             else decoded.push({ run: run.right, previousOwner })
+            if (stepRows !== undefined) byRun.set(String(row.uuid), stepRows)
           }
-          if (decoded.length > 0) {
-            const ids = decoded.map(({ run }) => run.uuid)
+          const missing = decoded.filter(({ run }) => !byRun.has(run.uuid)).map(({ run }) => run.uuid)
+          if (missing.length > 0) {
             const stepRows = yield* exec(
-              `SELECT * FROM ${steps} WHERE pipeline_uuid IN ${tuple(ids.length)} ORDER BY pipeline_uuid, position`,
-              ids
+              `SELECT * FROM ${steps} WHERE pipeline_uuid IN ${tuple(missing.length)} ORDER BY pipeline_uuid, position`,
+              missing
             )
-            const byRun = new Map<string, Array<any>>()
             for (const row of stepRows) {
-              const list = byRun.get(row.pipeline_uuid)
+              const list = byRun.get(row.pipeline_uuid) as Array<any> | undefined
               if (list === undefined) byRun.set(row.pipeline_uuid, [row])
               else list.push(row)
             }
-            for (const { previousOwner, run } of decoded) {
-              const runSteps = decodeSteps(run.uuid, byRun.get(run.uuid) ?? [])
-              const runSignals = yield* Effect.either(signalsOf(exec, run))
-              if (Either.isLeft(runSteps)) corrupt.push(runSteps.left)
-              else if (Either.isLeft(runSignals)) {
-                if (runSignals.left._tag === "CorruptRecord") corrupt.push(runSignals.left)
-                else return yield* runSignals.left
-              } else {
-                claimed.push({ snapshot: { run, steps: runSteps.right, signals: runSignals.right }, previousOwner })
-              }
+          }
+          for (const { previousOwner, run } of decoded) {
+            const runSteps = decodeSteps(run.uuid, byRun.get(run.uuid) ?? [])
+            const runSignals = yield* Effect.either(signalsOf(exec, run))
+            if (Either.isLeft(runSteps)) corrupt.push(runSteps.left)
+            else if (Either.isLeft(runSignals)) {
+              if (runSignals.left._tag === "CorruptRecord") corrupt.push(runSignals.left)
+              else return yield* runSignals.left
+            } else {
+              claimed.push({ snapshot: { run, steps: runSteps.right, signals: runSignals.right }, previousOwner })
             }
           }
           const order = leased.map(({ row }) => ({ wake_at: Number(row.wake_at), uuid: String(row.uuid) }))
@@ -481,7 +501,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
               `WHERE uuid = ? AND lease_owner = ? AND version = ? RETURNING uuid`,
             [options.runId, options.owner, options.version]
           ),
-          (rows) => rows.length > 0 ? notify(exec) : Effect.void
+          (rows) => rows.length > 0 ? notify(exec, 0, 0) : Effect.void
         )),
 
     list: (filter) =>
@@ -547,7 +567,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
             [signal.id, signal.run_uuid, signal.step, signal.payload, signal.created_at]
           )
           yield* appendEvents(exec, [event])
-          yield* notify(exec)
+          yield* notify(exec, signal.created_at, signal.created_at)
           return true
         }))
   }
@@ -557,7 +577,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
 export const dueQuery = (tables: Tables, names: number, cursor: boolean): string =>
   `SELECT uuid, lease_owner FROM ${tables.runs} WHERE status IN ('created', 'pending') AND wake_at <= ? ` +
   `AND (lease_owner IS NULL OR lease_expires_at <= ?) AND name IN ${tuple(names)} ` +
-  `${cursor ? "AND (wake_at, uuid) > (?, ?) " : ""}ORDER BY wake_at, uuid LIMIT ?`
+  `${cursor ? "AND (wake_at, uuid) > (CAST(? AS BIGINT), CAST(? AS TEXT)) " : ""}ORDER BY wake_at, uuid LIMIT ?`
 
 /** @internal the query that finds when an idle worker should look again */
 export const nextWakeQuery = (tables: Tables, names: number): string =>
@@ -569,7 +589,7 @@ export const claimBySelect = (
   tables: Tables,
   exec: Exec,
   options: Repository.ClaimOptions
-): Effect.Effect<ReadonlyArray<{ readonly row: any; readonly previousOwner: string | null }>, RepositoryError> =>
+): Effect.Effect<ReadonlyArray<Leased>, RepositoryError> =>
   Effect.gen(function*() {
     if (options.names.length === 0 || options.limit <= 0) return []
     const due = yield* exec(dueQuery(tables, options.names.length, options.after !== undefined), [

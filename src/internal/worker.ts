@@ -10,6 +10,7 @@ import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type * as Repository from "../Repository.js"
 
 /** @internal */
@@ -120,7 +121,7 @@ export const run = (args: {
   readonly names: ReadonlyArray<string>
   readonly options: Options
   readonly repository: Repository.Service
-  readonly registerWakeup: (f: () => void) => Effect.Effect<unknown, never, Scope.Scope>
+  readonly registerWakeup: (f: (at?: number) => void) => Effect.Effect<unknown, never, Scope.Scope>
   readonly pass: (runner: PassRunner) => Effect.Effect<number, unknown>
 }): Effect.Effect<never, ConfigError.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -151,7 +152,37 @@ export const run = (args: {
 
     const slots = yield* makeSlots(concurrency)
     let woken = yield* Deferred.make<void>()
-    yield* args.registerWakeup(() => Deferred.unsafeDone(woken, Effect.void))
+    // a wake-up now, or at a time (pushed by the storage: a run of another worker becomes due soon)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let timerAt = Number.POSITIVE_INFINITY
+    const wakeNow = () => Deferred.unsafeDone(woken, Effect.void)
+    const wakeAt = (at?: number) => {
+      const delay = at === undefined ? 0 : at - Date.now()
+      if (delay <= 0) return wakeNow()
+      if (at! >= timerAt) return
+      if (timer !== undefined) clearTimeout(timer)
+      timerAt = at!
+      timer = setTimeout(() => {
+        timer = undefined
+        timerAt = Number.POSITIVE_INFINITY
+        wakeNow()
+      }, delay)
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(() => timer !== undefined && clearTimeout(timer)))
+    yield* args.registerWakeup(wakeAt)
+    const pushed = args.repository.wakeups
+    if (pushed !== undefined) {
+      yield* Stream.runForEach(pushed, (at) => Effect.sync(() => wakeAt(at))).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.zipRight(
+            Effect.logDebug("prorch: wake-up stream failed; polling until it is back", cause),
+            Effect.sleep(Duration.seconds(1))
+          )
+        ),
+        Effect.forever,
+        Effect.forkScoped
+      )
+    }
     const runner: PassRunner = {
       slots,
       fork: (effect) => Effect.asVoid(FiberSet.run(fibers, effect)),
@@ -169,13 +200,15 @@ export const run = (args: {
         yield* delays.reset
         continue
       }
-      let delay = yield* delays.next
+      // sleep until a deadline: the next poll, or the next durable timer if it comes sooner
       const now = yield* Clock.currentTimeMillis
+      let deadline = now + Duration.toMillis(yield* delays.next)
       const next = yield* args.repository.nextWakeAt({ now, names: args.names }).pipe(
         Effect.orElseSucceed(() => Option.none<number>())
       )
-      if (Option.isSome(next)) delay = Duration.min(delay, Duration.millis(Math.max(0, next.value - now)))
-      yield* Effect.raceFirst(Deferred.await(woken), Effect.sleep(delay))
+      if (Option.isSome(next)) deadline = Math.min(deadline, next.value)
+      const sleep = Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sleep(Math.max(0, deadline - at)))
+      yield* Effect.raceFirst(Deferred.await(woken), sleep)
       if (yield* Deferred.isDone(woken)) {
         woken = yield* Deferred.make<void>()
         yield* delays.reset

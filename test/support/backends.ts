@@ -1,9 +1,10 @@
 import Database from "better-sqlite3"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Repository, SqliteRepository } from "prorch"
+import pg from "pg"
+import { PgRepository, Repository, SqliteRepository } from "prorch"
 
 /** A repository backend that the behavioural suite runs against. */
 export interface Backend {
@@ -90,5 +91,39 @@ export const crudMaps = (): Backend => {
       return Repository.layerCrud(current.store)
     },
     reopen: () => Repository.layerCrud(current.store)
+  }
+}
+
+let pgCounter = 0
+/** a schema of its own for a PostgreSQL test */
+export const pgSchema = (runId: string) =>
+  `prorch_t_${runId}_${process.pid.toString(36)}_${(++pgCounter).toString(36)}`
+
+/**
+ * PostgreSQL, a fresh schema per `fresh()`. Under the TestClock suites, NOTIFY wake-ups (which
+ * arrive in real time) are off; `test/pg.process.test.ts` tests them with real workers.
+ */
+export const postgres = (url: string, runId: string, listen = false): Backend & { schema: () => string } => {
+  let schema = pgSchema(runId)
+  const layer = () => PgRepository.layer({ url: Redacted.make(url), schema, maxConnections: 5, listen })
+  return {
+    name: "postgres",
+    schema: () => schema,
+    fresh: () => {
+      schema = pgSchema(runId)
+      return layer()
+    },
+    reopen: layer,
+    sql: (statement) =>
+      Effect.promise(async () => {
+        const client = new pg.Client({ connectionString: url })
+        await client.connect()
+        try {
+          await client.query(`SET search_path TO "${schema}"`)
+          await client.query(statement)
+        } finally {
+          await client.end()
+        }
+      })
   }
 }

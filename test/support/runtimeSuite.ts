@@ -13,27 +13,9 @@ import {
 } from "effect"
 import { pipeline, step, Step } from "prorch"
 import type { Backend } from "./backends.js"
-import { recorder, withRepository } from "./suite.js"
+import { advance, recorder, settle, withRepository } from "./suite.js"
 
 const statuses = (view: { steps: ReadonlyArray<{ status: string }> }) => view.steps.map((s) => s.status)
-
-/** let forked fibers run until they block (on the TestClock or on each other) */
-const settle = Effect.gen(function*() {
-  for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
-  yield* TestClock.adjust(0)
-  for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
-})
-
-/** advance the TestClock in small steps, letting fibers run in between */
-const advance = (total: Duration.DurationInput, step: Duration.DurationInput = "100 millis") =>
-  Effect.gen(function*() {
-    const end = Duration.toMillis(Duration.decode(total))
-    const by = Duration.toMillis(Duration.decode(step))
-    for (let t = 0; t < end; t += by) {
-      yield* TestClock.adjust(by)
-      yield* settle
-    }
-  })
 
 /** The durable runtime: workers, leases, timers, management, history. */
 export const runtime = (backend: Backend) =>

@@ -13,6 +13,52 @@ export const recorder = () => {
   }
 }
 
+let inFlight = 0
+
+/** the repository, counting its operations in flight (to know when the storage is quiet) */
+const tracked = (service: Repository.Service): Repository.Service =>
+  Object.fromEntries(
+    Object.entries(service).map(([key, value]) => [
+      key,
+      typeof value !== "function" ? value : (...args: Array<unknown>) =>
+        Effect.suspend(() => {
+          inFlight++
+          return Effect.ensuring(value(...args), Effect.sync(() => void inFlight--))
+        })
+    ])
+  ) as unknown as Repository.Service
+
+/**
+ * Let forked fibers run until they are all blocked on the TestClock or on each other, and no
+ * repository operation is in flight (storage over a network answers in real time: wait for it).
+ */
+export const settle = Effect.gen(function*() {
+  let quiet = 0
+  for (let round = 0; round < 20_000 && quiet < 3; round++) {
+    for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+    yield* TestClock.adjust(0)
+    if (inFlight === 0) {
+      quiet++
+    } else {
+      quiet = 0
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
+    }
+  }
+})
+
+/** advance the TestClock in small steps, letting fibers (and the storage) settle in between */
+export const advance = (total: Duration.DurationInput, step: Duration.DurationInput = "100 millis") =>
+  Effect.gen(function*() {
+    const end = Duration.toMillis(Duration.decode(total))
+    const by = Duration.toMillis(Duration.decode(step))
+    // what was started before runs up to its first sleep at the current time
+    yield* settle
+    for (let t = 0; t < end; t += by) {
+      yield* TestClock.adjust(by)
+      yield* settle
+    }
+  })
+
 /** build a repository from the backend and orchestrators over it, in one scope */
 export const withRepository = <A, E>(
   layer: Layer.Layer<Repository.Repository, unknown>,
@@ -23,8 +69,9 @@ export const withRepository = <A, E>(
 ): Effect.Effect<A, unknown> =>
   Effect.scoped(
     Effect.gen(function*() {
-      const context = yield* Layer.build(layer)
-      const repository = Context.get(context, Repository.Repository)
+      const built = yield* Layer.build(layer)
+      const repository = tracked(Context.get(built, Repository.Repository))
+      const context = Context.add(built, Repository.Repository, repository)
       return yield* body(
         (pipelines, options) =>
           Orchestrator.make(pipelines, options).pipe(Effect.provide(context)) as Effect.Effect<
@@ -447,6 +494,7 @@ export const behaviour = (backend: Backend) =>
           const o = yield* orchestrator([p])
           const runId = yield* o.create(p)
           const pass = yield* Effect.fork(o.executePending())
+          yield* settle
           yield* TestClock.adjust(Duration.seconds(30))
           const summary = yield* pass.await
           expect(Exit.isSuccess(summary)).toBe(true)
