@@ -233,7 +233,7 @@ export const started = (self: Draft, index: number, state: string | null, actor:
     metadata: { current_step: step.name },
     updated_at: actor.now
   }
-  return withStep(self, index, step, run, [event(run, actor, "started", step)])
+  return withStep(self, index, step, run, [event(run, actor, "started", { ...step, attempt: before.attempt })])
 }
 
 /**
@@ -267,7 +267,9 @@ export const continued = (self: Draft, index: number, answer: Answer, actor: Act
     updated_at: actor.now
   }
   const run0: RunRecord = { ...self.run, updated_at: actor.now }
+  // the events of this call carry its attempt, also when a success resets the counter
   const continuedEvent = event(run0, actor, "continued", base)
+  const of = (step: StepRecord): StepRecord => ({ ...step, attempt: before.attempt })
   switch (answer._tag) {
     case "Finish": {
       const step: StepRecord = {
@@ -279,7 +281,7 @@ export const continued = (self: Draft, index: number, answer: Answer, actor: Act
         ended_at: actor.now
       }
       const run: RunRecord = { ...run0, wake_at: actor.now }
-      return withStep(self, index, step, run, [continuedEvent, event(run, actor, "finished", step)])
+      return withStep(self, index, step, run, [continuedEvent, event(run, actor, "finished", of(step))])
     }
     case "Wait": {
       const step: StepRecord = {
@@ -291,14 +293,17 @@ export const continued = (self: Draft, index: number, answer: Answer, actor: Act
       const run: RunRecord = { ...run0, wake_at: answer.wakeAt }
       return withStep(self, index, step, run, [
         continuedEvent,
-        event(run, actor, "waited", step, { until: new Date(answer.wakeAt).toISOString() })
+        event(run, actor, "waited", of(step), { until: new Date(answer.wakeAt).toISOString() })
       ])
     }
     case "Fail": {
       const step: StepRecord = { ...base, status: "failed", error: answer.error, ended_at: actor.now }
       return withStep(self, index, step, run0, [
         continuedEvent,
-        event(run0, actor, "failed", step, { message: answer.error.message })
+        event(run0, actor, "failed", step, {
+          message: answer.error.message,
+          ...(answer.error.cause === null ? {} : { details: answer.error.cause })
+        })
       ])
     }
     case "Cancel": {

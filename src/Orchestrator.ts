@@ -1042,8 +1042,11 @@ const makeService = (
       }
       const now = yield* Clock.currentTimeMillis
       const id = randomUUID()
+      const payloadJson = encoded.right ?? "null"
+      // a signal for a later step waits for it, without waking the step that is under way
+      const current = snapshot.steps.findIndex((step) => !isTerminal(step.status))
       const accepted = yield* repository.signal(
-        { id, run_uuid: runId, step: stepName, payload: encoded.right ?? "null", created_at: now },
+        { id, run_uuid: runId, step: stepName, payload: payloadJson, created_at: now },
         {
           run_uuid: runId,
           at: now,
@@ -1051,8 +1054,9 @@ const makeService = (
           step: stepName,
           attempt: record.attempt,
           worker: owner,
-          data: { signal: id }
-        }
+          data: { signal: id, payload: JSON.parse(payloadJson) }
+        },
+        current === index
       )
       if (!accepted) {
         return yield* new InvalidOperation({ runId, operation: "signal", detail: "the run has ended" })

@@ -173,11 +173,15 @@ export interface Service {
   /** A run's history, in order. */
   readonly history: (runId: string) => Effect.Effect<ReadonlyArray<LoggedEvent>, RepositoryError>
   /**
-   * Store a signal for a step of a run that has not ended, count it on the run, make the run due
-   * at once and append the `signalled` event, atomically. `false` if the run has ended or does
-   * not exist (nothing is written).
+   * Store a signal for a step of a run that has not ended, count it on the run, append the
+   * `signalled` event and, with `wake` (the signal is for the run's current step), make the run
+   * due at once, atomically. `false` if the run has ended or does not exist (nothing is written).
    */
-  readonly signal: (signal: SignalRecord, event: HistoryEvent) => Effect.Effect<boolean, RepositoryError>
+  readonly signal: (
+    signal: SignalRecord,
+    event: HistoryEvent,
+    wake: boolean
+  ) => Effect.Effect<boolean, RepositoryError>
   /**
    * Optional: times (epoch milliseconds) at which runs become due, pushed by the storage (the
    * PostgreSQL layer listens to NOTIFY). Idle workers wake for them; polling is the fallback.

@@ -181,7 +181,8 @@ export interface StartContext<Input = unknown, Outputs = {}> {
 
 /**
  * What `onContinue` receives: the start context, the step's current state, the signals received
- * since the last call, and how many times `onContinue` ran before for this step.
+ * since the last call, and how many times `onContinue` answered before for this step (a call that
+ * failed and is retried does not count).
  *
  * @since 0.1.0
  * @category contexts

@@ -316,7 +316,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         Effect.map((events) => events.slice().sort((a, b) => a.seq - b.seq))
       ),
 
-    signal: (signal, event) =>
+    signal: (signal, event, wake) =>
       Effect.gen(function*() {
         const run = yield* getRun(signal.run_uuid).pipe(Effect.orElseSucceed(() => Option.none<RunRecord>()))
         if (Option.isNone(run) || ["finished", "failed", "cancelled"].includes(run.value.status)) return false
@@ -324,7 +324,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         yield* writeRun("update pipelines", {
           ...run.value,
           pending_signals: run.value.pending_signals + 1,
-          wake_at: Math.min(run.value.wake_at, signal.created_at)
+          wake_at: wake ? Math.min(run.value.wake_at, signal.created_at) : run.value.wake_at
         })
         yield* append([event])
         return true

@@ -175,7 +175,7 @@ export const make = (): Repository.Service => {
 
     history: (runId) => Effect.sync(() => (history.get(runId) ?? []).slice()),
 
-    signal: (signal, event) =>
+    signal: (signal, event, wake) =>
       Effect.sync(() => {
         const run = runs.get(signal.run_uuid)
         if (run === undefined || isTerminal(run.status)) return false
@@ -185,7 +185,7 @@ export const make = (): Repository.Service => {
         put({
           ...run,
           pending_signals: run.pending_signals + 1,
-          wake_at: Math.min(run.wake_at, signal.created_at)
+          wake_at: wake ? Math.min(run.wake_at, signal.created_at) : run.wake_at
         })
         append([event])
         return true

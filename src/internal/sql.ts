@@ -552,14 +552,15 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
               }))
         )),
 
-    signal: (signal, event) =>
+    signal: (signal, event, wake) =>
       write("signal", (exec) =>
         Effect.gen(function*() {
+          const at = wake ? signal.created_at : Number.MAX_SAFE_INTEGER
           const updated = yield* exec(
             `UPDATE ${runs} SET pending_signals = pending_signals + 1, ` +
               `wake_at = CASE WHEN wake_at > ? THEN CAST(? AS BIGINT) ELSE wake_at END ` +
               `WHERE uuid = ? AND ${active} RETURNING uuid`,
-            [signal.created_at, signal.created_at, signal.run_uuid]
+            [at, at, signal.run_uuid]
           )
           if (updated.length === 0) return false
           yield* exec(
@@ -567,7 +568,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
             [signal.id, signal.run_uuid, signal.step, signal.payload, signal.created_at]
           )
           yield* appendEvents(exec, [event])
-          yield* notify(exec, signal.created_at, signal.created_at)
+          if (wake) yield* notify(exec, signal.created_at, signal.created_at)
           return true
         }))
   }

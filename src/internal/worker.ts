@@ -32,22 +32,33 @@ export interface Options {
   readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
 }
 
-/** @internal worker options from the environment (`PRORCH_WORKER_*`) */
-export const config: Config.Config<Options> = Config.all({
-  concurrency: Config.option(Config.integer("PRORCH_WORKER_CONCURRENCY")),
-  pollInterval: Config.option(Config.duration("PRORCH_WORKER_POLL_INTERVAL")),
-  minPollInterval: Config.option(Config.duration("PRORCH_WORKER_MIN_POLL_INTERVAL")),
-  gracePeriod: Config.option(Config.duration("PRORCH_WORKER_GRACE_PERIOD")),
-  waitInterval: Config.option(Config.duration("PRORCH_WORKER_WAIT_INTERVAL"))
-}).pipe(
-  Config.map((values): Options => ({
-    concurrency: Option.getOrUndefined(values.concurrency),
-    pollInterval: Option.getOrUndefined(values.pollInterval),
-    minPollInterval: Option.getOrUndefined(values.minPollInterval),
-    gracePeriod: Option.getOrUndefined(values.gracePeriod),
-    waitInterval: Option.getOrUndefined(values.waitInterval)
-  }))
-)
+const configs = {
+  concurrency: Config.integer("PRORCH_WORKER_CONCURRENCY"),
+  pollInterval: Config.duration("PRORCH_WORKER_POLL_INTERVAL"),
+  minPollInterval: Config.duration("PRORCH_WORKER_MIN_POLL_INTERVAL"),
+  gracePeriod: Config.duration("PRORCH_WORKER_GRACE_PERIOD"),
+  waitInterval: Config.duration("PRORCH_WORKER_WAIT_INTERVAL")
+} as const
+
+/**
+ * @internal worker options: those given in code, then those found in `Config` (environment
+ * variables `PRORCH_WORKER_*` by default); a key given in code is not read from `Config`
+ */
+export const resolve = (given: Options): Effect.Effect<Options, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const options: Record<string, unknown> = {}
+    for (const [key, config] of Object.entries(configs)) {
+      const value = (given as Record<string, unknown>)[key]
+      if (value !== undefined) {
+        options[key] = value
+      } else {
+        const read = yield* Config.option(config as Config.Config<unknown>)
+        if (Option.isSome(read)) options[key] = read.value
+      }
+    }
+    if (given.schedule !== undefined) options.schedule = given.schedule
+    return options as Options
+  })
 
 /** @internal the delays of a schedule, one at a time, without sleeping */
 export interface Backoff {
@@ -125,8 +136,7 @@ export const run = (args: {
   readonly pass: (runner: PassRunner) => Effect.Effect<number, unknown>
 }): Effect.Effect<never, ConfigError.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
-    const fromConfig = yield* config
-    const options: Options = { ...fromConfig, ...definedOnly(args.options) }
+    const options = yield* resolve(args.options)
     const concurrency = Math.max(1, options.concurrency ?? 10)
     const pollInterval = Duration.decode(options.pollInterval ?? "1 second")
     const minPollInterval = Duration.decode(options.minPollInterval ?? "10 millis")
@@ -218,6 +228,3 @@ export const run = (args: {
     Effect.annotateLogs({ worker: args.owner }),
     Effect.withSpan("prorch.worker", { attributes: { "prorch.worker": args.owner } })
   )
-
-const definedOnly = <A extends object>(options: A): Partial<A> =>
-  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>

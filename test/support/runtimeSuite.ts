@@ -382,7 +382,9 @@ export const runtime = (backend: Backend) =>
           const ended = yield* Effect.flip(o.signal(runId, approval, { approved: false, by: "bo" }))
           expect(ended._tag).toBe("InvalidOperation")
           const history = yield* o.history(runId)
-          expect(history.filter((e) => e.type === "signalled").map((e) => e.step)).toEqual(["Approval"])
+          expect(history.filter((e) => e.type === "signalled").map((e) => [e.step, e.data])).toMatchObject([
+            ["Approval", { payload: { approved: true, by: "ana" } }]
+          ])
 
           // wrong step, wrong payload, a step without a signal schema
           const second = yield* o.start(p)
@@ -398,6 +400,50 @@ export const runtime = (backend: Backend) =>
           const view = yield* o2.get(third)
           expect(view.status).toBe("cancelled")
           expect(view.error?.message).toBe("rejected by cy")
+        })
+      ))
+
+    it.effect("a signal for a later step waits for it, without waking the step that is under way", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const seen: Array<string> = []
+          const first = step("First", {
+            signal: Schema.String,
+            onContinue: (ctx) =>
+              Effect.sync(() => {
+                seen.push(`First ${ctx.signals.join(",")}`)
+                return ctx.signals.length > 0 ? Step.finish() : Step.wait({ after: Duration.hours(1) })
+              })
+          })
+          const second = step("Second", {
+            signal: Schema.String,
+            onContinue: (ctx) => Effect.sync(() => (seen.push(`Second ${ctx.signals.join(",")}`), Step.finish()))
+          })
+          const p = pipeline("Later", first, second)
+          const o = yield* orchestrator([p])
+          const runId = yield* o.start(p)
+          yield* o.signal(runId, second, "for-second")
+          // the current step's timer still stands
+          expect((yield* o.get(runId)).wakeAt.getTime()).toBe(Duration.toMillis(Duration.hours(1)))
+          expect(yield* o.executePending()).toMatchObject({ ticked: 0 })
+          yield* o.signal(runId, first, "for-first")
+          expect(yield* o.executePending()).toMatchObject({ ticked: 1, finished: 1 })
+          expect(seen).toEqual(["First ", "First for-first", "Second for-second"])
+        })
+      ))
+
+    it.effect("options given in code are not read from Config (a malformed variable for them is ignored)", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = threeSteps(log, 0)
+          const o = yield* orchestrator([p])
+          yield* o.create(p)
+          yield* Effect.forkScoped(o.worker({ concurrency: 2 })).pipe(
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["PRORCH_WORKER_CONCURRENCY", "many"]])))
+          )
+          yield* advance("1 second")
+          expect(log.calls).toEqual(["A", "B", "C"])
         })
       ))
 
