@@ -10,6 +10,9 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/setup/postgres.ts"],
+    // the process tests start real workers and time leases: on small machines, files that run
+    // side by side would starve each other of CPU
+    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000
   }

@@ -144,7 +144,9 @@ export const dialect = (schema: string, retryFor: number): Sql.Dialect => {
         ),
     notify: (exec, at) => Effect.asVoid(exec(`SELECT pg_notify(?, ?)`, [channel(schema), String(at)])),
     retryable: isRetryable,
-    retryFor
+    retryFor,
+    maxPause: 500,
+    logRetries: true
   }
 }
 

@@ -79,7 +79,9 @@ export const dialect = (retryFor: number): Sql.Dialect => ({
   beginRead: "BEGIN",
   claim: Sql.claimBySelect,
   retryable: isBusy,
-  retryFor
+  retryFor,
+  maxPause: 20,
+  logRetries: false
 })
 
 /** @internal */

@@ -6,13 +6,13 @@ describe("real worker processes on one SQLite file", () => {
   it("killed with SIGKILL at random points and restarted: every run ends right, nothing lost or applied twice, no overlap", async () => {
     const result = await runHarness({
       backend: `sqlite:${tmpFile("crash")}`,
-      callsFile: tmpFile("crash-calls"),
+      callsDir: tmpFile("crash-calls"),
       runs: 300,
       workers: 3,
       crashRate: 0.004,
-      killEvery: [400, 1500],
+      killEvery: [800, 2500],
       concurrency: 4,
-      lease: "2 seconds",
+      lease: "1 second",
       timeoutMs: 240_000,
       log: (line) => console.log(`[crash harness] ${line}`)
     })
@@ -30,7 +30,7 @@ describe("real worker processes on one SQLite file", () => {
   it("4 workers, 1,000 runs of a 3-step pipeline with random waits: all end, no overlap, nothing lost", async () => {
     const result = await runHarness({
       backend: `sqlite:${tmpFile("multi")}`,
-      callsFile: tmpFile("multi-calls"),
+      callsDir: tmpFile("multi-calls"),
       runs: 1000,
       workers: 4,
       crashRate: 0,

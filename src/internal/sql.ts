@@ -45,6 +45,10 @@ export interface Dialect {
   readonly retryable: (error: RepositoryError) => boolean
   /** how long to keep trying a retryable transaction, in milliseconds */
   readonly retryFor: number
+  /** the longest pause between two tries, in milliseconds */
+  readonly maxPause: number
+  /** whether a retried failure is worth a log line (a broken connection is; a busy lock is not) */
+  readonly logRetries: boolean
 }
 
 /** @internal a run leased by a claim */
@@ -271,27 +275,38 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
    * that leaves the event loop free (SQLite's own busy handler sleeps the thread, up to 100 ms at
    * a time), until `retryFor` has passed.
    */
-  const retrying = <A, E>(effect: Effect.Effect<A, E | RepositoryError>): Effect.Effect<A, E | RepositoryError> =>
+  const retrying = <A, E>(
+    operation: string,
+    effect: Effect.Effect<A, E | RepositoryError>
+  ): Effect.Effect<A, E | RepositoryError> =>
     Effect.suspend(() => {
       const deadline = Date.now() + dialect.retryFor
       let pause = 1
+      let tries = 0
       const attempt: Effect.Effect<A, E | RepositoryError> = Effect.catchIf(
         effect,
         (error): error is RepositoryError =>
           error instanceof RepositoryError && dialect.retryable(error) && Date.now() < deadline,
-        () => {
+        (error) => {
           const ms = Math.random() * pause
-          pause = Math.min(pause * 2, 20)
-          return Effect.zipRight(realSleep(ms), attempt)
+          pause = Math.min(pause * 2, dialect.maxPause)
+          tries++
+          const log = dialect.logRetries && tries === 1
+            ? Effect.logWarning(`prorch: ${operation} failed, trying again: ${error.message}`)
+            : Effect.void
+          return log.pipe(Effect.zipRight(realSleep(ms)), Effect.zipRight(attempt))
         }
       )
-      return attempt
+      return dialect.logRetries
+        ? Effect.tap(attempt, () =>
+          tries > 0 ? Effect.logInfo(`prorch: ${operation} succeeded after ${tries + 1} tries`) : Effect.void)
+        : attempt
     })
 
   const write = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    retrying(transaction(operation, dialect.beginWrite, body))
+    retrying(operation, transaction(operation, dialect.beginWrite, body))
   const read = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    retrying(transaction(operation, dialect.beginRead, body))
+    retrying(operation, transaction(operation, dialect.beginRead, body))
 
   const insertRun = `INSERT INTO ${runs} (uuid, name, status, metadata, input, idempotency_key, version, wake_at, ` +
     `lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at) VALUES ${tuple(15)} ` +

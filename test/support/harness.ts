@@ -3,7 +3,9 @@
  * moments and restarted until every run has ended; then the checks of the durability promises.
  */
 import Database from "better-sqlite3"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, Layer, ManagedRuntime, Schedule } from "effect"
 import type { ChildProcess } from "node:child_process"
 import { Orchestrator, type Run } from "prorch"
 import { repositoryLayer } from "../fixtures/backendLayer.js"
@@ -13,7 +15,8 @@ import { spawnTs } from "./process.js"
 export interface HarnessOptions {
   /** `sqlite:<file>` or `pg:<url>#<schema>` */
   readonly backend: string
-  readonly callsFile: string
+  /** a directory for the workers' side tables (one SQLite file per worker) */
+  readonly callsDir: string
   readonly runs: number
   readonly workers: number
   /** probability of a self-inflicted SIGKILL at each crash point in the workers */
@@ -24,6 +27,8 @@ export interface HarnessOptions {
   readonly lease: string
   readonly timeoutMs: number
   readonly log?: (line: string) => void
+  /** called about every 50 ms while the workers run (to break things on purpose) */
+  readonly meanwhile?: ((elapsedMs: number) => Promise<void>) | undefined
 }
 
 export interface CallRow {
@@ -49,6 +54,8 @@ export interface HarnessResult {
   readonly crashes: number
   readonly elapsedMs: number
   readonly problems: ReadonlyArray<string>
+  /** what the workers wrote (their logs) */
+  readonly output: string
 }
 
 const recordedNoop = <A, E, R>(_: unknown, __: unknown, body: Effect.Effect<A, E, R>) => body
@@ -57,14 +64,7 @@ export const harnessPipeline = crashPipeline(recordedNoop)
 
 export const runHarness = async (options: HarnessOptions): Promise<HarnessResult> => {
   const log = options.log ?? (() => {})
-  const calls = new Database(options.callsFile)
-  calls.pragma("journal_mode = WAL")
-  calls.pragma("busy_timeout = 10000")
-  calls.exec(
-    `CREATE TABLE IF NOT EXISTS calls (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step TEXT NOT NULL,
-     step_run_id TEXT NOT NULL, handler TEXT NOT NULL, attempt INTEGER NOT NULL, seq INTEGER NOT NULL,
-     worker TEXT NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL, ended_at INTEGER)`
-  )
+  fs.mkdirSync(options.callsDir, { recursive: true })
 
   const runtime = ManagedRuntime.make(
     Orchestrator.layer([harnessPipeline], { owner: "harness" }).pipe(Layer.provide(repositoryLayer(options.backend)))
@@ -83,10 +83,11 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
   let crashes = 0
   let workerCount = 0
   let stopping = false
+  let allOutput = ""
 
   const spawnWorker = () => {
     const owner = `worker-${++workerCount}`
-    const child = spawnTs("test/fixtures/crashWorker.ts", [options.backend, options.callsFile, owner], {
+    const child = spawnTs("test/fixtures/crashWorker.ts", [options.backend, options.callsDir, owner], {
       PRORCH_CRASH_RATE: String(options.crashRate),
       PRORCH_CONCURRENCY: String(options.concurrency),
       PRORCH_LEASE: options.lease
@@ -95,8 +96,9 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
     children.set(pid, child)
     let stderr = ""
     child.stderr!.on("data", (chunk) => (stderr += chunk))
-    child.stdout!.on("data", () => {})
+    child.stdout!.on("data", (chunk) => (allOutput += chunk))
     child.on("exit", (code, signal) => {
+      allOutput += stderr
       deaths.set(pid, Date.now())
       children.delete(pid)
       if (signal === "SIGKILL") {
@@ -113,7 +115,10 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
 
   const random = (range: readonly [number, number]) => range[0] + Math.random() * (range[1] - range[0])
   let nextKill = options.killEvery === undefined ? Infinity : Date.now() + random(options.killEvery)
-  const active = () => run(Orchestrator.list({ status: ["created", "pending"], limit: 1 }))
+  const active = () =>
+    run(Orchestrator.list({ status: ["created", "pending"], limit: 1 }).pipe(
+      Effect.retry({ times: 50, schedule: Schedule.spaced("200 millis") })
+    ))
   try {
     while (true) {
       await new Promise((resolve) => setTimeout(resolve, 50))
@@ -127,6 +132,7 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
         kills++
         nextKill = Date.now() + random(options.killEvery!)
       }
+      if (options.meanwhile !== undefined) await options.meanwhile(Date.now() - started)
       if ((await active()).runs.length === 0) break
     }
   } finally {
@@ -145,8 +151,12 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
     histories.set(id, await run(Orchestrator.history(id)))
   }
   await runtime.dispose()
-  const rows = calls.prepare("SELECT * FROM calls ORDER BY id").all() as Array<CallRow>
-  calls.close()
+  const rows: Array<CallRow> = []
+  for (const file of fs.readdirSync(options.callsDir).filter((name) => name.endsWith(".sqlite"))) {
+    const calls = new Database(path.join(options.callsDir, file), { readonly: true })
+    rows.push(...(calls.prepare("SELECT * FROM calls ORDER BY id").all() as Array<CallRow>))
+    calls.close()
+  }
   return {
     runs,
     histories,
@@ -155,7 +165,8 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
     kills,
     crashes,
     elapsedMs,
-    problems: check(runs, histories, rows, deaths)
+    problems: check(runs, histories, rows, deaths),
+    output: allOutput
   }
 }
 
@@ -214,7 +225,9 @@ export const check = (
     })
 
     // handler calls: one step run id per step, no overlap between workers, repeats only after a crash
-    const runCalls = (byRun.get(run.id) ?? []).slice().sort((a, b) => a.started_at - b.started_at || a.id - b.id)
+    const runCalls = (byRun.get(run.id) ?? []).slice().sort((a, b) =>
+      a.started_at - b.started_at || a.pid - b.pid || a.id - b.id
+    )
     const endOf = (call: CallRow) => call.ended_at ?? deaths.get(call.pid) ?? Number.POSITIVE_INFINITY
     for (const step of run.steps) {
       const ids = new Set(runCalls.filter((c) => c.step === step.name).map((c) => c.step_run_id))
