@@ -20,7 +20,9 @@ import { backup } from "./pipelines.js"
 const file = fileURLToPath(new URL("./data/drive.db", import.meta.url))
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(file)} (fresh)\n`)
+  yield* Console.log(process.env.PRORCH_PG_URL ? `database: PostgreSQL (PRORCH_PG_URL), schema ${process.env.PRORCH_PG_SCHEMA ?? "prorch"}
+` : `database: ${shown(file)} (fresh)
+`)
   yield* startAndDrive(backup)
 })
 

@@ -22,7 +22,9 @@ const file = fileURLToPath(new URL("./data/drive.db", import.meta.url))
 const campaign = process.argv[2] ?? "spring-sale"
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(file)} (fresh)\n`)
+  yield* Console.log(process.env.PRORCH_PG_URL ? `database: PostgreSQL (PRORCH_PG_URL), schema ${process.env.PRORCH_PG_SCHEMA ?? "prorch"}
+` : `database: ${shown(file)} (fresh)
+`)
   yield* startAndDrive(email, { input: { campaign } })
 })
 
