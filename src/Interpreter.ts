@@ -280,8 +280,8 @@ export const continued = (self: Draft, index: number, answer: Answer, actor: Act
         error: null,
         ended_at: actor.now
       }
-      const run: RunRecord = { ...run0, wake_at: actor.now }
-      return withStep(self, index, step, run, [continuedEvent, event(run, actor, "finished", of(step))])
+      // the run stays due (it is, since it is being ticked): the next step starts in this tick
+      return withStep(self, index, step, run0, [continuedEvent, event(run0, actor, "finished", of(step))])
     }
     case "Wait": {
       const step: StepRecord = {

@@ -17,6 +17,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -24,6 +25,7 @@ import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import {
@@ -57,6 +59,7 @@ import type {
 import { isTerminal, summary } from "./Run.js"
 import type * as Step from "./Step.js"
 import * as Codec from "./internal/codec.js"
+import { uuidv7 } from "./internal/ids.js"
 import * as Worker from "./internal/worker.js"
 
 // -----------------------------------------------------------------------------
@@ -267,9 +270,35 @@ export interface Service {
  */
 export class Orchestrator extends Context.Tag("prorch/Orchestrator")<Orchestrator, Service>() {}
 
+let native: Tracer.Tracer | undefined
+/** Effect's default tracer, which keeps spans in memory and exports nothing */
+const nativeTracer = (): Tracer.Tracer => (native ??= Effect.runSync(Effect.tracer))
+
+/**
+ * Spans cost tens of microseconds each, more than a tick's own work on a fast repository: the
+ * orchestrator makes them only when a tracer that exports them is installed (OpenTelemetry, say),
+ * not for Effect's default tracer.
+ */
+const tracing: Effect.Effect<boolean> = Effect.map(Effect.tracer, (tracer) => tracer !== nativeTracer())
+
+/** a span without a captured stack trace, when tracing */
+const span = (name: string, attributes: Record<string, unknown>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(
+    tracing,
+    (on) => on ? Effect.withSpan(self, name, { attributes, captureStackTrace: false }) : self
+  )
+
 // -----------------------------------------------------------------------------
 // compiled definitions
 // -----------------------------------------------------------------------------
+
+/** the lease of a tick in flight: kept by the lease keeper, moved on by the tick's commits */
+interface Lease {
+  version: number
+  expiresAt: number
+  lost: boolean
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+}
 
 interface CompiledStep {
   readonly step: Step.Any
@@ -306,8 +335,9 @@ const compile = (pipeline: Pipeline.Any): Compiled => ({
 const defaultOwner = () => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
 
 /**
- * Build the service for a list of pipelines. Fails with a `DefinitionError` when two pipelines
- * have the same name.
+ * Build the service for a list of pipelines, in a scope (a fiber renews the leases of the ticks in
+ * flight for as long as the scope is open). Fails with a `DefinitionError` when two pipelines have
+ * the same name.
  *
  * @since 0.1.0
  * @category constructors
@@ -315,7 +345,11 @@ const defaultOwner = () => `${hostname()}:${process.pid}:${randomUUID().slice(0,
 export const make = <const Pipelines extends ReadonlyArray<Pipeline.Any>>(
   pipelines: Pipelines,
   options: Options = {}
-): Effect.Effect<Service, DefinitionError, Repository.Repository | Pipeline.Context<Pipelines[number]>> =>
+): Effect.Effect<
+  Service,
+  DefinitionError,
+  Repository.Repository | Scope.Scope | Pipeline.Context<Pipelines[number]>
+> =>
   Effect.gen(function*() {
     const registry = new Map<string, Compiled>()
     for (const pipeline of pipelines) {
@@ -331,7 +365,9 @@ export const make = <const Pipelines extends ReadonlyArray<Pipeline.Any>>(
     }
     const repository = yield* Repository.Repository
     const context = yield* Effect.context<Pipeline.Context<Pipelines[number]>>()
-    return makeService(registry, repository, context, options)
+    const { keeper, service } = makeService(registry, repository, context, options)
+    yield* Effect.forkScoped(keeper)
+    return service
   })
 
 /**
@@ -356,7 +392,7 @@ export const layer = <const Pipelines extends ReadonlyArray<Pipeline.Any>>(
   pipelines: Pipelines,
   options?: Options
 ): Layer.Layer<Orchestrator, DefinitionError, Repository.Repository | Pipeline.Context<Pipelines[number]>> =>
-  Layer.effect(Orchestrator, make(pipelines, options))
+  Layer.scoped(Orchestrator, make(pipelines, options))
 
 // -----------------------------------------------------------------------------
 // implementation
@@ -367,12 +403,13 @@ const makeService = (
   repository: Repository.Service,
   context: Context.Context<any>,
   options: Options
-): Service => {
+): { readonly service: Service; readonly keeper: Effect.Effect<never> } => {
   const owner = options.owner ?? defaultOwner()
   const leaseMillis = Duration.toMillis(Duration.decode(options.leaseDuration ?? "30 seconds"))
   const awaitMillis = Duration.toMillis(Duration.decode(options.awaitInterval ?? "1 second"))
   const names = [...registry.keys()]
   const ended = new Map<string, Array<Deferred.Deferred<void>>>()
+  const held = new Map<string, Lease>()
   const wakeups = new Set<(at?: number) => void>()
 
   const wake = () => {
@@ -394,38 +431,43 @@ const makeService = (
 
   // --- handlers ----------------------------------------------------------------
 
+  /** call a handler: its exit, never its failure (a handler that throws is a defect) */
   const callHandler = <A>(
     compiled: CompiledStep,
     handler: "onStart" | "onContinue",
     attempt: number,
+    traced: boolean,
     run: () => Effect.Effect<A, unknown, unknown>
   ): Effect.Effect<Exit.Exit<A, unknown>> => {
+    let effect: Effect.Effect<A, unknown, unknown>
+    try {
+      effect = run()
+    } catch (defect) {
+      return Effect.succeed(Exit.die(defect))
+    }
     const timeout = compiled.step.timeout
-    let effect: Effect.Effect<A, unknown, unknown> = Effect.suspend(run)
     if (timeout !== undefined) {
       effect = Effect.timeoutFail(effect, {
         duration: timeout,
         onTimeout: () => new HandlerTimeout({ step: compiled.step.name, handler, timeout: Duration.format(timeout) })
       })
     }
-    return effect.pipe(
-      Effect.withSpan(`prorch.${handler}`, {
-        attributes: { "prorch.step": compiled.step.name, "prorch.attempt": attempt, "prorch.worker": owner }
-      }),
-      Effect.provide(context),
-      Effect.exit
-    ) as Effect.Effect<Exit.Exit<A, unknown>>
+    if (traced) {
+      effect = Effect.withSpan(effect, `prorch.${handler}`, {
+        attributes: { "prorch.step": compiled.step.name, "prorch.attempt": attempt, "prorch.worker": owner },
+        captureStackTrace: false
+      })
+    }
+    return Effect.exit(effect) as Effect.Effect<Exit.Exit<A, unknown>>
   }
 
   /** when to try a failed handler call again, replaying the step's schedule up to `attempt` */
   const retryAt = (
-    compiled: CompiledStep,
+    schedule: NonNullable<Step.Any["retry"]>,
     attempt: number,
     cause: Cause.Cause<unknown>,
     now: number
   ): Effect.Effect<number | undefined> => {
-    const schedule = compiled.step.retry
-    if (schedule === undefined) return Effect.succeed(undefined)
     const input = Cause.squash(cause)
     return Effect.gen(function*() {
       let state = schedule.initial
@@ -445,95 +487,106 @@ const makeService = (
 
   // --- ticks -------------------------------------------------------------------
 
+  /**
+   * One tick of a claimed run (the decision loop of DESIGN.md section 2). Runs in the caller's
+   * fiber; with `fiber`, the lease keeper interrupts that fiber if another worker takes the run.
+   * The handlers' services must be provided by the caller (`context`).
+   */
   const tickClaimed = (
     compiled: Compiled,
     snapshot: Snapshot,
     previousOwner: string | null,
-    waitMillis: number
+    waitMillis: number,
+    fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
   ): Effect.Effect<TickOutcome, TickError> => {
     const runId = snapshot.run.uuid
-    const lease = { version: snapshot.run.version, expiresAt: snapshot.run.lease_expires_at ?? 0 }
+    const lease: Lease = {
+      version: snapshot.run.version,
+      expiresAt: snapshot.run.lease_expires_at ?? 0,
+      lost: false,
+      fiber
+    }
     const body = Effect.gen(function*() {
+      const clock = yield* Effect.clock
+      const traced = yield* tracing
       let base: Snapshot = snapshot
       let d = Interpreter.draft(snapshot)
       let signals = snapshot.signals
       let consumed: Array<string> = []
       let ranHandlers = false
+      const actor = (): Interpreter.Actor => ({ now: clock.unsafeCurrentTimeMillis(), worker: owner })
 
-      const actor = (now: number): Interpreter.Actor => ({ now, worker: owner })
+      if (previousOwner !== null && previousOwner !== owner) d = Interpreter.leaseLost(d, previousOwner, actor())
 
-      if (previousOwner !== null && previousOwner !== owner) {
-        const now = yield* Clock.currentTimeMillis
-        d = Interpreter.leaseLost(d, previousOwner, actor(now))
-      }
-
-      const commit = (release: boolean) =>
-        Effect.gen(function*() {
-          const run: RunRecord = {
-            ...d.run,
-            version: base.run.version + 1,
-            lease_owner: release ? null : owner,
-            lease_expires_at: release ? null : lease.expiresAt
-          }
-          const steps: Array<StepRecord> = d.changed.map((i) => d.steps[i])
-          yield* repository.commit({
+      const commit = (release: boolean) => {
+        const run: RunRecord = {
+          ...d.run,
+          version: base.run.version + 1,
+          lease_owner: release ? null : owner,
+          lease_expires_at: release ? null : lease.expiresAt
+        }
+        return Effect.map(
+          repository.commit({
             run,
-            steps,
+            previous: base.run,
+            steps: d.changed.map((i) => d.steps[i]),
             events: d.events,
             expectedVersion: base.run.version,
             consumedSignals: consumed
-          })
-          lease.version = run.version
-          base = {
-            run: { ...run, pending_signals: run.pending_signals - consumed.length },
-            steps: d.steps,
-            signals
+          }),
+          () => {
+            lease.version = run.version
+            base = { run: { ...run, pending_signals: run.pending_signals - consumed.length }, steps: d.steps, signals }
+            d = Interpreter.draft(base)
+            consumed = []
           }
-          d = Interpreter.draft(base)
-          consumed = []
-        })
+        )
+      }
 
       const input = compiled.input.decode(snapshot.run.input)
       if (Either.isLeft(input)) {
         return yield* new DecodeError({ runId, what: "pipeline input", detail: input.left })
       }
 
-      const contextFor = (cs: CompiledStep, step: StepRecord) =>
-        Effect.gen(function*() {
-          const outputs: Record<string, unknown> = {}
-          for (const [key, index] of cs.needs) {
-            const decoded = compiled.steps[index].output.decode(d.steps[index].output)
-            if (Either.isLeft(decoded)) {
-              return yield* new DecodeError({
-                runId,
-                what: `output of step ${JSON.stringify(d.steps[index].name)}`,
-                detail: decoded.left
-              })
-            }
-            outputs[key] = decoded.right
+      const contextFor = (cs: CompiledStep, step: StepRecord): Step.StartContext<unknown, {}> | DecodeError => {
+        const outputs: Record<string, unknown> = {}
+        for (const [key, index] of cs.needs) {
+          const decoded = compiled.steps[index].output.decode(d.steps[index].output)
+          if (Either.isLeft(decoded)) {
+            return new DecodeError({
+              runId,
+              what: `output of step ${JSON.stringify(d.steps[index].name)}`,
+              detail: decoded.left
+            })
           }
-          return {
-            runId,
-            stepRunId: step.uuid,
-            pipeline: compiled.pipeline.name,
-            step: step.name,
-            attempt: step.attempt,
-            input: input.right,
-            outputs
-          }
-        })
+          outputs[key] = decoded.right
+        }
+        return {
+          runId,
+          stepRunId: step.uuid,
+          pipeline: compiled.pipeline.name,
+          step: step.name,
+          attempt: step.attempt,
+          input: input.right,
+          outputs
+        }
+      }
 
-      const failed = (cs: CompiledStep, handler: "onStart" | "onContinue", cause: Cause.Cause<unknown>) =>
-        Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          const at = yield* retryAt(cs, d.steps[cs.index].attempt, cause, now)
-          d = Interpreter.handlerFailed(d, cs.index, handler, Codec.errorInfo(cause), at, actor(now))
+      /** a failed call: schedule its retry, or fail the step; whether the tick should stop */
+      const failed = (cs: CompiledStep, handler: "onStart" | "onContinue", cause: Cause.Cause<unknown>) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const record = (at: number | undefined) => {
+          d = Interpreter.handlerFailed(d, cs.index, handler, Codec.errorInfo(cause), at, { now, worker: owner })
           return at !== undefined
-        })
+        }
+        const schedule = cs.step.retry
+        return schedule === undefined
+          ? Effect.succeed(record(undefined))
+          : Effect.map(retryAt(schedule, d.steps[cs.index].attempt, cause, now), record)
+      }
 
       loop: while (true) {
-        const now = yield* Clock.currentTimeMillis
-        const decision = Interpreter.decide(compiled.pipeline, d, now)
+        const decision = Interpreter.decide(compiled.pipeline, d, clock.unsafeCurrentTimeMillis())
         switch (decision._tag) {
           case "Mismatch":
             return yield* new DecodeError({ runId, what: "step list", detail: decision.detail })
@@ -541,7 +594,7 @@ const makeService = (
           case "Sleep":
             break loop
           case "Finalize":
-            d = Interpreter.finalize(d, decision.status, decision.index, actor(now))
+            d = Interpreter.finalize(d, decision.status, decision.index, actor())
             break loop
         }
         // a step's handlers are about to run: what earlier steps did is committed first
@@ -549,22 +602,23 @@ const makeService = (
         const cs = compiled.steps[decision.index]
         ranHandlers = true
         if (decision._tag === "Start") {
-          const ctx = yield* contextFor(cs, d.steps[cs.index])
+          const ctx = contextFor(cs, d.steps[cs.index])
+          if (ctx instanceof DecodeError) return yield* ctx
           const onStart = cs.step.onStart
           const exit = onStart === undefined
             ? Exit.void
-            : yield* callHandler(cs, "onStart", ctx.attempt, () => onStart(ctx))
+            : yield* callHandler(cs, "onStart", ctx.attempt, traced, () => onStart(ctx))
           if (Exit.isFailure(exit)) {
             if (yield* failed(cs, "onStart", exit.cause)) break loop
             continue loop
           }
           const state = cs.state.encode(exit.value)
           if (Either.isLeft(state)) {
-            const cause = Cause.fail(new EncodeError({ what: `state of step ${JSON.stringify(cs.step.name)}`, detail: state.left }))
-            if (yield* failed(cs, "onStart", cause)) break loop
+            const error = new EncodeError({ what: `state of step ${JSON.stringify(cs.step.name)}`, detail: state.left })
+            if (yield* failed(cs, "onStart", Cause.fail(error))) break loop
             continue loop
           }
-          d = Interpreter.started(d, cs.index, state.right, actor(yield* Clock.currentTimeMillis))
+          d = Interpreter.started(d, cs.index, state.right, actor())
         }
         // onContinue: right after onStart, or for a pending step
         const step = d.steps[cs.index]
@@ -572,39 +626,46 @@ const makeService = (
         if (Either.isLeft(state)) {
           return yield* new DecodeError({ runId, what: `state of step ${JSON.stringify(step.name)}`, detail: state.left })
         }
-        const delivered: Array<SignalRecord> = []
-        const payloads: Array<unknown> = []
+        let delivered: Array<SignalRecord> | undefined
+        let payloads: Array<unknown> = noSignals
         for (const signal of signals) {
           if (signal.step !== step.name) continue
           const payload = cs.signal.decode(signal.payload)
           if (Either.isLeft(payload)) {
             return yield* new DecodeError({ runId, what: `signal ${signal.id}`, detail: payload.left })
           }
+          if (delivered === undefined) {
+            delivered = []
+            payloads = []
+          }
           delivered.push(signal)
           payloads.push(payload.right)
         }
-        const ctx = {
-          ...(yield* contextFor(cs, step)),
+        const start = contextFor(cs, step)
+        if (start instanceof DecodeError) return yield* start
+        const ctx: Step.ContinueContext<unknown, {}, unknown, unknown> = {
+          ...start,
           state: state.right,
           signals: payloads,
           continuations: typeof step.metadata.continuations === "number" ? step.metadata.continuations : 0
         }
-        const exit = yield* callHandler(cs, "onContinue", ctx.attempt, () => cs.step.onContinue(ctx))
+        const exit = yield* callHandler(cs, "onContinue", ctx.attempt, traced, () => cs.step.onContinue(ctx))
         if (Exit.isFailure(exit)) {
           if (yield* failed(cs, "onContinue", exit.cause)) break loop
           continue loop
         }
-        const answered = yield* Clock.currentTimeMillis
-        const answer = toAnswer(cs, exit.value, answered, waitMillis)
+        const answered = actor()
+        const answer = toAnswer(cs, exit.value, answered.now, waitMillis)
         if (answer._tag === "Invalid") {
           if (yield* failed(cs, "onContinue", Cause.fail(answer.error))) break loop
           continue loop
         }
-        if (delivered.length > 0) {
-          consumed = [...consumed, ...delivered.map((s) => s.id)]
-          signals = signals.filter((s) => !delivered.includes(s))
+        if (delivered !== undefined) {
+          const ids = delivered.map((s) => s.id)
+          consumed = [...consumed, ...ids]
+          signals = signals.filter((s) => !ids.includes(s.id))
         }
-        d = Interpreter.continued(d, cs.index, answer.answer, actor(answered))
+        d = Interpreter.continued(d, cs.index, answer.answer, answered)
         if (answer.answer._tag === "Wait") break loop
       }
       if (Interpreter.hasChanges(d)) {
@@ -615,48 +676,78 @@ const makeService = (
       if (isTerminal(d.run.status)) notifyEnded(runId)
       return { runId, status: d.run.status, ranHandlers } satisfies TickOutcome
     })
-    return withRenewal(runId, lease, body).pipe(
-      Effect.onInterrupt(() => repository.release({ runId, owner, version: lease.version }).pipe(Effect.ignore))
+    held.set(runId, lease)
+    return body.pipe(
+      Effect.onInterrupt(() => repository.release({ runId, owner, version: lease.version }).pipe(Effect.ignore)),
+      Effect.ensuring(Effect.sync(() => {
+        if (held.get(runId) === lease) held.delete(runId)
+      })),
+      Effect.catchAllDefect((defect) =>
+        Effect.fail(new RepositoryError({ operation: "tick", cause: defect }))
+      )
     )
   }
 
-  /** keep the lease alive while a tick runs; a lease taken by another worker aborts the tick */
-  const withRenewal = <A, E>(
-    runId: string,
-    lease: { version: number; expiresAt: number },
-    effect: Effect.Effect<A, E>
-  ): Effect.Effect<A, E | LeaseLost> => {
+  // --- leases ------------------------------------------------------------------
+
+  /** renew the leases of the ticks in flight, a third of the lease duration before they expire */
+  const keeper: Effect.Effect<never> = Effect.gen(function*() {
     const interval = Math.max(1, Math.floor(leaseMillis / 3))
-    const renew: Effect.Effect<never, LeaseLost> = Effect.gen(function*() {
-      while (true) {
-        yield* Effect.sleep(interval)
-        const now = yield* Clock.currentTimeMillis
+    while (true) {
+      yield* Effect.sleep(interval)
+      const now = yield* Clock.currentTimeMillis
+      for (const [runId, lease] of held) {
+        if (lease.lost || lease.expiresAt - now > leaseMillis - interval) continue
+        const version = lease.version
         const expiresAt = now + leaseMillis
-        const kept = yield* repository.renew({ runId, owner, version: lease.version, leaseExpiresAt: expiresAt }).pipe(
-          Effect.tapError((error) => Effect.logWarning("prorch: lease renewal failed", error)),
+        const kept = yield* repository.renew({ runId, owner, version, leaseExpiresAt: expiresAt }).pipe(
+          Effect.tapError((error) => Effect.logWarning(`prorch: renewing the lease of run ${runId} failed`, error)),
           Effect.orElseSucceed(() => true)
         )
-        if (!kept) return yield* new LeaseLost({ runId, owner })
-        lease.expiresAt = expiresAt
-      }
-    })
-    return Effect.raceFirst(effect, renew)
-  }
-
-  const tickSnapshot = (claimed: Repository.Claimed, waitMillis: number): Effect.Effect<TickOutcome, TickError> =>
-    Either.match(lookup(claimed.snapshot.run.uuid, claimed.snapshot.run.name), {
-      onLeft: (error) => Effect.fail(error),
-      onRight: (compiled) => tickClaimed(compiled, claimed.snapshot, claimed.previousOwner, waitMillis)
-    }).pipe(
-      Effect.annotateLogs({ runId: claimed.snapshot.run.uuid, worker: owner }),
-      Effect.withSpan("prorch.tick", {
-        attributes: {
-          "prorch.run": claimed.snapshot.run.uuid,
-          "prorch.pipeline": claimed.snapshot.run.name,
-          "prorch.worker": owner
+        // the tick committed meanwhile (a new version proves the lease), or ended
+        if (held.get(runId) !== lease || lease.version !== version) continue
+        if (kept) {
+          lease.expiresAt = expiresAt
+        } else {
+          lease.lost = true
+          yield* Effect.logWarning(`prorch: the lease of run ${runId} was taken by another worker; stopping its tick`)
+          if (lease.fiber !== undefined) yield* Fiber.interruptFork(lease.fiber)
         }
-      })
+      }
+    }
+  }).pipe(Effect.annotateLogs({ worker: owner }))
+
+  /**
+   * Tick a claimed run in the current fiber, which the lease keeper may interrupt: an
+   * interruption for a lost lease ends as `LeaseLost`, reported to `report` (which also gets the
+   * tick's outcome or error) before the fiber ends.
+   */
+  const tickSnapshot = (
+    claimed: Repository.Claimed,
+    waitMillis: number,
+    report: (result: Either.Either<TickOutcome, TickError>) => void
+  ): Effect.Effect<void> => {
+    const runId = claimed.snapshot.run.uuid
+    const compiled = lookup(runId, claimed.snapshot.run.name)
+    if (Either.isLeft(compiled)) return Effect.sync(() => report(Either.left(compiled.left)))
+    return Effect.withFiberRuntime<void>((fiber) =>
+      tickClaimed(compiled.right, claimed.snapshot, claimed.previousOwner, waitMillis, fiber).pipe(
+        Effect.onExit((exit) =>
+          Effect.sync(() => {
+            if (Exit.isSuccess(exit)) report(Either.right(exit.value))
+            else if (Exit.isInterrupted(exit)) {
+              if (held.get(runId) === undefined) report(Either.left(new LeaseLost({ runId, owner })))
+            } else {
+              const failure = Cause.failureOption(exit.cause)
+              if (Option.isSome(failure)) report(Either.left(failure.value))
+            }
+          })
+        ),
+        Effect.ignore,
+        span("prorch.tick", { "prorch.run": runId, "prorch.pipeline": claimed.snapshot.run.name, "prorch.worker": owner })
+      )
     )
+  }
 
   // --- creating runs -----------------------------------------------------------
 
@@ -675,7 +766,7 @@ const makeService = (
       const now = yield* Clock.currentTimeMillis
       const wakeAt = options.at === undefined ? now : options.at.getTime()
       const lease = leased && wakeAt <= now
-      const runId = randomUUID()
+      const runId = uuidv7()
       const run: RunRecord = {
         uuid: runId,
         name: pipeline.name,
@@ -694,7 +785,7 @@ const makeService = (
         ended_at: null
       }
       const steps: Array<StepRecord> = compiled.pipeline.steps.map((step, position) => ({
-        uuid: randomUUID(),
+        uuid: uuidv7(),
         name: step.name,
         pipeline_uuid: runId,
         position,
@@ -728,21 +819,26 @@ const makeService = (
     Effect.gen(function*() {
       const created = yield* createRun(pipeline, args as any, true)
       if (created.snapshot !== undefined) {
-        yield* tickClaimed(created.compiled, created.snapshot, null, 0).pipe(
-          Effect.catchAll((error) => Effect.logWarning("prorch: the first tick of a new run failed", error)),
-          Effect.annotateLogs({ runId: created.runId, worker: owner })
+        // in the caller's fiber: a lost lease is caught by the version check of the next commit
+        yield* tickClaimed(created.compiled, created.snapshot, null, 0, undefined).pipe(
+          Effect.provide(context),
+          Effect.catchAll((error) =>
+            Effect.logWarning(`prorch: the first tick of run ${created.runId} failed: ${error.message}`).pipe(
+              Effect.annotateLogs({ runId: created.runId, worker: owner })
+            )
+          )
         )
       } else {
         wake()
       }
       return created.runId
-    }).pipe(Effect.withSpan("prorch.start", { attributes: { "prorch.pipeline": pipeline.name } }))
+    }).pipe(span("prorch.start", { "prorch.pipeline": pipeline.name }))
 
   const create: Service["create"] = (pipeline, ...args) =>
     createRun(pipeline, args as any, false).pipe(
       Effect.map((created) => created.runId),
       Effect.tap(() => Effect.sync(wake)),
-      Effect.withSpan("prorch.create", { attributes: { "prorch.pipeline": pipeline.name } })
+      span("prorch.create", { "prorch.pipeline": pipeline.name })
     )
 
   // --- loading -----------------------------------------------------------------
@@ -791,7 +887,15 @@ const makeService = (
         const snapshot = yield* load(runId)
         return { runId, status: snapshot.run.status, ranHandlers: false }
       }
-      return yield* tickSnapshot(claimed.value, 0)
+      let result: Either.Either<TickOutcome, TickError> | undefined
+      const fiber = yield* Effect.fork(
+        tickSnapshot(claimed.value, 0, (r) => {
+          result = r
+        }).pipe(Effect.provide(context))
+      )
+      yield* Fiber.await(fiber)
+      if (result === undefined) return yield* new LeaseLost({ runId, owner })
+      return yield* result
     })
 
   // --- passes ------------------------------------------------------------------
@@ -831,16 +935,16 @@ const makeService = (
           const { run } = claimed.snapshot
           const effect = seen.has(run.uuid)
             ? Effect.ignore(repository.release({ runId: run.uuid, owner, version: run.version }))
-            : Effect.tap(
-              Effect.either(tickSnapshot(claimed, runner.waitMillis)),
-              (result) => Effect.sync(() => onResult(run.uuid, result))
-            )
+            : tickSnapshot(claimed, runner.waitMillis, (result) => onResult(run.uuid, result))
           seen.add(run.uuid)
-          yield* runner.fork(Effect.ensuring(Effect.asVoid(effect), runner.slots.release(1)))
+          yield* runner.fork(Effect.ensuring(effect, runner.slots.release(1)))
         }
       }
       return claimedTotal
-    })
+    }).pipe(
+      // the handlers' services, once for all the ticks of the pass (they run in forked fibers)
+      Effect.provide(context)
+    )
 
   const reportUnknown = (now: number) =>
     Effect.map(
@@ -880,7 +984,7 @@ const makeService = (
       return { ...counts, errors }
     }).pipe(
       Effect.annotateLogs({ worker: owner }),
-      Effect.withSpan("prorch.executePending", { attributes: { "prorch.worker": owner } })
+      span("prorch.executePending", { "prorch.worker": owner })
     )
 
   // --- views -------------------------------------------------------------------
@@ -986,7 +1090,7 @@ const makeService = (
       Effect.retry({ while: (error) => error._tag === "VersionConflict", times: 20 }),
       Effect.catchTag("VersionConflict", (error) =>
         Effect.fail(new InvalidOperation({ runId, operation, detail: `the run kept changing: ${error.message}` }))),
-      Effect.withSpan(`prorch.${operation}`, { attributes: { "prorch.run": runId } })
+      span(`prorch.${operation}`, { "prorch.run": runId })
     )
 
   const cancel: Service["cancel"] = (runId, reason = "cancelled by an operator") =>
@@ -1062,7 +1166,7 @@ const makeService = (
         return yield* new InvalidOperation({ runId, operation: "signal", detail: "the run has ended" })
       }
       wake()
-    }).pipe(Effect.withSpan("prorch.signal", { attributes: { "prorch.run": runId } }))) as Service["signal"]
+    }).pipe(span("prorch.signal", { "prorch.run": runId }))) as Service["signal"]
 
   const awaitRun: Service["await"] = (runId) =>
     Effect.gen(function*() {
@@ -1104,7 +1208,7 @@ const makeService = (
         })
     })
 
-  return {
+  const service: Service = {
     owner,
     pipelines: new Map([...registry].map(([name, compiled]) => [name, compiled.pipeline])),
     start,
@@ -1120,6 +1224,7 @@ const makeService = (
     await: awaitRun,
     worker
   }
+  return { service, keeper }
 }
 
 const asArray = <A>(value: A | ReadonlyArray<A>): ReadonlyArray<A> =>
@@ -1140,6 +1245,8 @@ const decodeCursor = (cursor: string): { createdAt: number; uuid: string } | und
 type Answered =
   | { readonly _tag: "Answer"; readonly answer: Interpreter.Answer }
   | { readonly _tag: "Invalid"; readonly error: EncodeError }
+
+const noSignals: Array<unknown> = []
 
 const toAnswer = (cs: CompiledStep, outcome: Step.Outcome, now: number, waitMillis: number): Answered => {
   const name = JSON.stringify(cs.step.name)

@@ -173,7 +173,8 @@ export const migrations = (schema: string): ReadonlyArray<Sql.Migration> => {
           error TEXT,
           created_at BIGINT NOT NULL,
           updated_at BIGINT NOT NULL,
-          ended_at BIGINT
+          ended_at BIGINT,
+          events INTEGER NOT NULL DEFAULT 0
         )`,
         `CREATE INDEX pipelines_due ON ${t.runs} (wake_at, uuid) WHERE status IN ('created', 'pending')`,
         `CREATE UNIQUE INDEX pipelines_idempotency ON ${t.runs} (name, idempotency_key) ` +
@@ -182,9 +183,9 @@ export const migrations = (schema: string): ReadonlyArray<Sql.Migration> => {
         `CREATE INDEX pipelines_name_created ON ${t.runs} (name, created_at)`,
         `CREATE INDEX pipelines_status_created ON ${t.runs} (status, created_at)`,
         `CREATE TABLE ${t.steps} (
-          uuid TEXT PRIMARY KEY,
           pipeline_uuid TEXT NOT NULL REFERENCES ${t.runs} (uuid),
           position INTEGER NOT NULL,
+          uuid TEXT NOT NULL,
           name TEXT NOT NULL,
           status TEXT NOT NULL,
           metadata TEXT NOT NULL,
@@ -196,19 +197,19 @@ export const migrations = (schema: string): ReadonlyArray<Sql.Migration> => {
           updated_at BIGINT NOT NULL,
           started_at BIGINT,
           ended_at BIGINT,
-          UNIQUE (pipeline_uuid, position)
+          PRIMARY KEY (pipeline_uuid, position)
         )`,
         `CREATE TABLE ${t.history} (
-          seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
           run_uuid TEXT NOT NULL,
+          seq INTEGER NOT NULL,
           at BIGINT NOT NULL,
           type TEXT NOT NULL,
           step TEXT,
           attempt INTEGER,
           worker TEXT,
-          data TEXT
+          data TEXT,
+          PRIMARY KEY (run_uuid, seq)
         )`,
-        `CREATE INDEX history_run ON ${t.history} (run_uuid, seq)`,
         `CREATE TABLE ${t.signals} (
           id TEXT PRIMARY KEY,
           run_uuid TEXT NOT NULL,

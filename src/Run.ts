@@ -240,13 +240,15 @@ export interface Snapshot {
 /**
  * A run's new state, written atomically by `Repository.commit`: the run record (whose `version`
  * is `expectedVersion + 1`), the step records that changed, the history events that record the
- * change, and the signals that the tick handed to a step.
+ * change, and the signals that the tick handed to a step. `previous` is the run record as it was
+ * loaded, when the writer has it: a store may use it to write only the columns that changed.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Commit {
   readonly run: RunRecord
+  readonly previous?: RunRecord | undefined
   readonly steps: ReadonlyArray<StepRecord>
   readonly events: ReadonlyArray<HistoryEvent>
   readonly expectedVersion: number

@@ -20,6 +20,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import { RepositoryError } from "./Errors.js"
 import * as Repository from "./Repository.js"
 import * as Sql from "./internal/sql.js"
@@ -105,8 +106,9 @@ export const migrations = (t: Sql.Tables, prefix: string): ReadonlyArray<Sql.Mig
         error TEXT,
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
-        ended_at INTEGER
-      )`,
+        ended_at INTEGER,
+        events INTEGER NOT NULL DEFAULT 0
+      ) WITHOUT ROWID`,
       `CREATE INDEX "${prefix}pipelines_due" ON ${t.runs} (wake_at, uuid) WHERE status IN ('created', 'pending')`,
       `CREATE UNIQUE INDEX "${prefix}pipelines_idempotency" ON ${t.runs} (name, idempotency_key) ` +
       `WHERE idempotency_key IS NOT NULL`,
@@ -114,9 +116,9 @@ export const migrations = (t: Sql.Tables, prefix: string): ReadonlyArray<Sql.Mig
       `CREATE INDEX "${prefix}pipelines_name_created" ON ${t.runs} (name, created_at)`,
       `CREATE INDEX "${prefix}pipelines_status_created" ON ${t.runs} (status, created_at)`,
       `CREATE TABLE ${t.steps} (
-        uuid TEXT PRIMARY KEY,
         pipeline_uuid TEXT NOT NULL REFERENCES ${t.runs} (uuid),
         position INTEGER NOT NULL,
+        uuid TEXT NOT NULL,
         name TEXT NOT NULL,
         status TEXT NOT NULL,
         metadata TEXT NOT NULL,
@@ -128,19 +130,19 @@ export const migrations = (t: Sql.Tables, prefix: string): ReadonlyArray<Sql.Mig
         updated_at INTEGER NOT NULL,
         started_at INTEGER,
         ended_at INTEGER,
-        UNIQUE (pipeline_uuid, position)
-      )`,
+        PRIMARY KEY (pipeline_uuid, position)
+      ) WITHOUT ROWID`,
       `CREATE TABLE ${t.history} (
-        seq INTEGER PRIMARY KEY,
         run_uuid TEXT NOT NULL,
+        seq INTEGER NOT NULL,
         at INTEGER NOT NULL,
         type TEXT NOT NULL,
         step TEXT,
         attempt INTEGER,
         worker TEXT,
-        data TEXT
-      )`,
-      `CREATE INDEX "${prefix}history_run" ON ${t.history} (run_uuid, seq)`,
+        data TEXT,
+        PRIMARY KEY (run_uuid, seq)
+      ) WITHOUT ROWID`,
       `CREATE TABLE ${t.signals} (
         id TEXT PRIMARY KEY,
         run_uuid TEXT NOT NULL,
@@ -163,7 +165,7 @@ export const migrations = (t: Sql.Tables, prefix: string): ReadonlyArray<Sql.Mig
  */
 export const make = (
   options: ClientOptions & { readonly ownConnection?: boolean } = {}
-): Effect.Effect<Repository.Service, RepositoryError, SqlClient.SqlClient> =>
+): Effect.Effect<Repository.Service, RepositoryError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const prefix = options.tablePrefix ?? "prorch_"
@@ -178,7 +180,12 @@ export const make = (
       yield* conn.executeUnprepared(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`, [], undefined)
     })).pipe(Effect.mapError((cause) => new RepositoryError({ operation: "configure", cause })))
     yield* Sql.migrate(sql, d, t, migrations(t, prefix))
-    return Sql.make(sql, d, t)
+    if (!options.ownConnection) return Sql.make(sql, d, t)
+    // the client is the repository's own: hold its connection for good, and save each transaction
+    // the cost of reserving it
+    const conn = yield* Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation: "connect", cause }))
+    const lock = yield* Effect.makeSemaphore(1)
+    return Sql.make(sql, d, t, { conn, lock })
   })
 
 /**
@@ -197,7 +204,7 @@ export const make = (
 export const layer = (
   options: Options
 ): Layer.Layer<Repository.Repository, RepositoryError | ConfigError.ConfigError> =>
-  Layer.effect(Repository.Repository, make({ ...options, ownConnection: true })).pipe(
+  Layer.scoped(Repository.Repository, make({ ...options, ownConnection: true })).pipe(
     Layer.provide(SqliteClient.layer({ filename: options.filename })),
     // opening the file throws (a missing directory, a file that is not a database): a typed error
     Layer.catchAllCause((cause) =>
@@ -236,4 +243,4 @@ export const layerConfig = (
 export const layerClient = (
   options: ClientOptions = {}
 ): Layer.Layer<Repository.Repository, RepositoryError, SqlClient.SqlClient> =>
-  Layer.effect(Repository.Repository, make(options))
+  Layer.scoped(Repository.Repository, make(options))

@@ -10,9 +10,12 @@ export interface Codec {
   readonly decode: (text: string | null) => Either.Either<unknown, string>
 }
 
+const encodedNothing = Either.right(null)
+const decodedNothing = Either.right(undefined)
+
 const nothing: Codec = {
-  encode: () => Either.right(null),
-  decode: () => Either.right(undefined)
+  encode: () => encodedNothing,
+  decode: () => decodedNothing
 }
 
 /** @internal */
@@ -33,7 +36,7 @@ export const make = (schema: Schema.Schema<any, any> | undefined): Codec => {
     },
     decode: (text) => {
       // nothing stored (a step not started or not finished, or a value that encodes to undefined)
-      if (text === null) return Either.right(undefined)
+      if (text === null) return decodedNothing
       let json: unknown
       try {
         json = JSON.parse(text)

@@ -25,7 +25,16 @@ export const make = (): Repository.Service => {
         log = []
         history.set(event.run_uuid, log)
       }
-      log.push({ ...event, seq: ++seq })
+      log.push({
+        seq: ++seq,
+        run_uuid: event.run_uuid,
+        at: event.at,
+        type: event.type,
+        step: event.step,
+        attempt: event.attempt,
+        worker: event.worker,
+        data: event.data
+      })
     }
   }
 

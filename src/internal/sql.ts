@@ -7,7 +7,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { CorruptRecord, RepositoryError, VersionConflict } from "../Errors.js"
 import type * as Repository from "../Repository.js"
-import type { HistoryEvent, RunRecord, SignalRecord, Snapshot, StepRecord } from "../Run.js"
+import type { Commit, HistoryEvent, RunRecord, SignalRecord, Snapshot, StepRecord } from "../Run.js"
 import { ErrorInfo, EventType, RunMetadata, Status, StepMetadata } from "../Run.js"
 import { cursorOf } from "./records.js"
 
@@ -163,7 +163,7 @@ const decodeSignals = (runId: string, rows: ReadonlyArray<any>): Either.Either<A
 
 const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value))
 
-const runParams = (run: RunRecord): ReadonlyArray<unknown> => [
+const runParams = (run: RunRecord, events: number): ReadonlyArray<unknown> => [
   run.uuid,
   run.name,
   run.status,
@@ -178,7 +178,8 @@ const runParams = (run: RunRecord): ReadonlyArray<unknown> => [
   json(run.error),
   run.created_at,
   run.updated_at,
-  run.ended_at
+  run.ended_at,
+  events
 ]
 
 const stepParams = (step: StepRecord): ReadonlyArray<unknown> => [
@@ -198,8 +199,9 @@ const stepParams = (step: StepRecord): ReadonlyArray<unknown> => [
   step.ended_at
 ]
 
-const eventParams = (event: HistoryEvent): ReadonlyArray<unknown> => [
+const eventParams = (event: HistoryEvent, seq: number): ReadonlyArray<unknown> => [
   event.run_uuid,
+  seq,
   event.at,
   event.type,
   event.step,
@@ -220,12 +222,23 @@ export const tuple = (n: number) => `(${Array.from({ length: n }, () => "?").joi
 
 const values = (rows: number, columns: number) => Array.from({ length: rows }, () => tuple(columns)).join(", ")
 
-/** @internal the SQL repository over a SqlClient, for a dialect and a set of tables */
-export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables): Repository.Service => {
+/**
+ * @internal the SQL repository over a SqlClient, for a dialect and a set of tables. With
+ * `connection`, a connection that the repository holds for its whole life (SQLite, when the client
+ * is its own), transactions take it through a lock of their own instead of reserving it each time.
+ */
+export const make = (
+  sql: SqlClient.SqlClient,
+  dialect: Dialect,
+  tables: Tables,
+  connection?: { readonly conn: SqlConnection.Connection; readonly lock: Effect.Semaphore }
+): Repository.Service => {
   const { history, runs, signals, steps } = tables
+  const identity = dialect.placeholders("?") === "?"
   const q = (() => {
     const cache = new Map<string, string>()
     return (text: string) => {
+      if (identity) return text
       let compiled = cache.get(text)
       if (compiled === undefined) {
         compiled = dialect.placeholders(text)
@@ -234,6 +247,18 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
       return compiled
     }
   })()
+  /** statements built once per shape: the same string every time (cheap to look up in caches) */
+  const memo = <K>(build: (key: K) => string) => {
+    const cache = new Map<K, string>()
+    return (key: K) => {
+      let sql = cache.get(key)
+      if (sql === undefined) {
+        sql = build(key)
+        cache.set(key, sql)
+      }
+      return sql
+    }
+  }
 
   const execOn = (operation: string, conn: SqlConnection.Connection): Exec => (text, params = []) =>
     Effect.mapError(
@@ -241,34 +266,45 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
       (cause) => new RepositoryError({ operation, cause })
     )
 
+  /** BEGIN, the body, COMMIT (ROLLBACK if anything failed); only the body can be interrupted */
+  const inTransaction = <A, E>(
+    exec: Exec,
+    begin: string,
+    body: (exec: Exec) => Effect.Effect<A, E>,
+    restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+  ): Effect.Effect<A, E | RepositoryError> =>
+    Effect.flatMap(exec(begin), () =>
+      Effect.flatMap(
+        Effect.exit(restore(body(exec))),
+        (exit): Effect.Effect<A, E | RepositoryError> =>
+          exit._tag === "Success"
+            ? Effect.matchCauseEffect(exec("COMMIT"), {
+              onSuccess: () => Effect.succeed(exit.value),
+              onFailure: (cause) => Effect.zipRight(Effect.ignore(exec("ROLLBACK")), Effect.failCause(cause))
+            })
+            : Effect.zipRight(Effect.ignore(exec("ROLLBACK")), exit)
+      ))
+
   /** one transaction on a reserved connection; SQLite takes the write lock up front */
   const transaction = <A, E>(
     operation: string,
     begin: string,
     body: (exec: Exec) => Effect.Effect<A, E>
-  ): Effect.Effect<A, E | RepositoryError> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.scoped(
-        Effect.gen(function*() {
-          const conn = yield* Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation, cause }))
-          const exec = execOn(operation, conn)
-          yield* exec(begin)
-          const exit = yield* Effect.exit(restore(body(exec)))
-          if (exit._tag === "Success") {
-            const committed = yield* Effect.exit(exec("COMMIT"))
-            if (committed._tag === "Failure") {
-              yield* Effect.ignore(exec("ROLLBACK"))
-              return yield* Effect.failCause(committed.cause)
-            }
-            return exit.value
-          }
-          yield* Effect.ignore(exec("ROLLBACK"))
-          return yield* exit
-        })
+  ): Effect.Effect<A, E | RepositoryError> => {
+    const effect: Effect.Effect<A, E | RepositoryError> = connection !== undefined
+      ? connection.lock.withPermits(1)(
+        Effect.uninterruptibleMask((restore) => inTransaction(execOn(operation, connection.conn), begin, body, restore))
       )
-    ).pipe(
-      Effect.catchAllDefect((defect) => Effect.fail(new RepositoryError({ operation, cause: defect })))
-    )
+      : Effect.uninterruptibleMask((restore) =>
+        Effect.scoped(
+          Effect.flatMap(
+            Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation, cause })),
+            (conn) => inTransaction(execOn(operation, conn), begin, body, restore)
+          )
+        )
+      )
+    return Effect.catchAllDefect(effect, (defect) => Effect.fail(new RepositoryError({ operation, cause: defect })))
+  }
 
   /**
    * Another process holds the lock: try the whole transaction again after a short, random pause
@@ -309,25 +345,78 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
     retrying(operation, transaction(operation, dialect.beginRead, body))
 
   const insertRun = `INSERT INTO ${runs} (uuid, name, status, metadata, input, idempotency_key, version, wake_at, ` +
-    `lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at) VALUES ${tuple(15)} ` +
-    `ON CONFLICT DO NOTHING RETURNING uuid`
-  const insertSteps = (n: number) =>
+    `lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events) ` +
+    `VALUES ${tuple(16)} ON CONFLICT DO NOTHING RETURNING uuid`
+  const insertSteps = memo((n: number) =>
     `INSERT INTO ${steps} (uuid, pipeline_uuid, position, name, status, metadata, attempt, state, output, error, ` +
     `created_at, updated_at, started_at, ended_at) VALUES ${values(n, 14)}`
-  const insertEvents = (n: number) =>
-    `INSERT INTO ${history} (run_uuid, at, type, step, attempt, worker, data) VALUES ${values(n, 7)}`
-  const updateRun = `UPDATE ${runs} SET status = ?, metadata = ?, version = ?, ` +
-    `wake_at = CASE WHEN pending_signals > ? THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END, ` +
-    `lease_owner = ?, lease_expires_at = ?, pending_signals = pending_signals - ?, error = ?, updated_at = ?, ` +
-    `ended_at = ? WHERE uuid = ? AND version = ? RETURNING uuid`
+  )
+  const insertEvents = memo((n: number) =>
+    `INSERT INTO ${history} (run_uuid, seq, at, type, step, attempt, worker, data) VALUES ${values(n, 8)}`
+  )
   const updateStep = `UPDATE ${steps} SET status = ?, metadata = ?, attempt = ?, state = ?, output = ?, error = ?, ` +
-    `updated_at = ?, started_at = ?, ended_at = ? WHERE uuid = ?`
+    `updated_at = ?, started_at = ?, ended_at = ? WHERE pipeline_uuid = ? AND position = ?`
+
+  /**
+   * The commit's UPDATE of the run: the columns that changed since the run was loaded (an
+   * unchanged indexed column would still rewrite its index pages), always its version, counters
+   * and time; the wake-up time with the signals rule when the tick releases the run.
+   */
+  const updateRunSql = memo((columns: number) => {
+    const set = ["version = ?", "updated_at = ?", "pending_signals = pending_signals - ?", "events = events + ?"]
+    if (columns & 1) set.push("status = ?")
+    if (columns & 2) set.push("metadata = ?")
+    // signals that arrived since the run was loaded make it due at once
+    if (columns & 4) set.push("wake_at = CASE WHEN pending_signals > ? THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END")
+    if (columns & 8) set.push("lease_owner = ?", "lease_expires_at = ?")
+    if (columns & 16) set.push("error = ?")
+    if (columns & 32) set.push("ended_at = ?")
+    return `UPDATE ${runs} SET ${set.join(", ")} WHERE uuid = ? AND version = ? RETURNING events`
+  })
+  const updateRun = (commit: Commit): { readonly sql: string; readonly params: ReadonlyArray<unknown> } => {
+    const { previous, run } = commit
+    const params: Array<unknown> = [run.version, run.updated_at, commit.consumedSignals.length, commit.events.length]
+    let columns = 0
+    if (previous === undefined || previous.status !== run.status) {
+      columns |= 1
+      params.push(run.status)
+    }
+    if (previous === undefined || previous.metadata.current_step !== run.metadata.current_step) {
+      columns |= 2
+      params.push(JSON.stringify(run.metadata))
+    }
+    if (run.lease_owner === null || previous === undefined || previous.wake_at !== run.wake_at) {
+      columns |= 4
+      params.push(run.pending_signals, Math.min(run.wake_at, run.updated_at), run.wake_at)
+    }
+    if (
+      previous === undefined || previous.lease_owner !== run.lease_owner ||
+      previous.lease_expires_at !== run.lease_expires_at
+    ) {
+      columns |= 8
+      params.push(run.lease_owner, run.lease_expires_at)
+    }
+    if (previous === undefined || previous.error !== run.error) {
+      columns |= 16
+      params.push(json(run.error))
+    }
+    if (previous === undefined || previous.ended_at !== run.ended_at) {
+      columns |= 32
+      params.push(run.ended_at)
+    }
+    params.push(run.uuid, commit.expectedVersion)
+    return { sql: updateRunSql(columns), params }
+  }
   const selectSteps = `SELECT * FROM ${steps} WHERE pipeline_uuid = ? ORDER BY position`
+  const consumeSignals = memo((n: number) => `UPDATE ${signals} SET consumed_at = ? WHERE id IN ${tuple(n)}`)
   const selectSignals = `SELECT id, run_uuid, step, payload, created_at FROM ${signals} ` +
     `WHERE run_uuid = ? AND consumed_at IS NULL ORDER BY created_at, id`
 
-  const appendEvents = (exec: Exec, events: ReadonlyArray<HistoryEvent>) =>
-    events.length === 0 ? Effect.void : exec(insertEvents(events.length), events.flatMap(eventParams))
+  /** append events whose run's counter is now `last`: their positions are the counter's last values */
+  const appendEvents = (exec: Exec, events: ReadonlyArray<HistoryEvent>, last: number) =>
+    events.length === 0
+      ? Effect.void
+      : exec(insertEvents(events.length), events.flatMap((event, i) => eventParams(event, last - events.length + 1 + i)))
 
   const signalsOf = (exec: Exec, run: RunRecord) =>
     run.pending_signals <= 0
@@ -346,7 +435,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
       write("create", (exec) =>
         Effect.gen(function*() {
           const { run } = snapshot
-          const inserted = yield* exec(insertRun, runParams(run))
+          const inserted = yield* exec(insertRun, runParams(run, events.length))
           if (inserted.length === 0) {
             const existing = yield* exec(
               `SELECT uuid FROM ${runs} WHERE uuid = ? OR (name = ? AND idempotency_key = ?)`,
@@ -360,7 +449,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
             return { _tag: "Existing", runId: String(existing[0].uuid) } as const
           }
           yield* exec(insertSteps(snapshot.steps.length), snapshot.steps.flatMap(stepParams))
-          yield* appendEvents(exec, events)
+          yield* appendEvents(exec, events, events.length)
           if (run.lease_owner === null) yield* notify(exec, run.wake_at, run.created_at)
           return { _tag: "Created" } as const
         })),
@@ -383,22 +472,8 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
       write("commit", (exec) =>
         Effect.gen(function*() {
           const { run } = commit
-          const updated = yield* exec(updateRun, [
-            run.status,
-            JSON.stringify(run.metadata),
-            run.version,
-            run.pending_signals,
-            Math.min(run.wake_at, run.updated_at),
-            run.wake_at,
-            run.lease_owner,
-            run.lease_expires_at,
-            commit.consumedSignals.length,
-            json(run.error),
-            run.updated_at,
-            run.ended_at,
-            run.uuid,
-            commit.expectedVersion
-          ])
+          const update = updateRun(commit)
+          const updated = yield* exec(update.sql, update.params)
           if (updated.length === 0) {
             const current = yield* exec(`SELECT version FROM ${runs} WHERE uuid = ?`, [run.uuid])
             return yield* new VersionConflict({
@@ -418,16 +493,17 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
               step.updated_at,
               step.started_at,
               step.ended_at,
-              step.uuid
+              step.pipeline_uuid,
+              step.position
             ])
           }
           if (commit.consumedSignals.length > 0) {
             yield* exec(
-              `UPDATE ${signals} SET consumed_at = ? WHERE id IN ${tuple(commit.consumedSignals.length)}`,
+              consumeSignals(commit.consumedSignals.length),
               [run.updated_at, ...commit.consumedSignals]
             )
           }
-          yield* appendEvents(exec, commit.events)
+          yield* appendEvents(exec, commit.events, Number(updated[0].events))
           if (run.lease_owner === null && (run.status === "pending" || run.status === "created")) {
             yield* notify(exec, run.wake_at, run.updated_at)
           }
@@ -572,9 +648,9 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
         Effect.gen(function*() {
           const at = wake ? signal.created_at : Number.MAX_SAFE_INTEGER
           const updated = yield* exec(
-            `UPDATE ${runs} SET pending_signals = pending_signals + 1, ` +
+            `UPDATE ${runs} SET pending_signals = pending_signals + 1, events = events + 1, ` +
               `wake_at = CASE WHEN wake_at > ? THEN CAST(? AS BIGINT) ELSE wake_at END ` +
-              `WHERE uuid = ? AND ${active} RETURNING uuid`,
+              `WHERE uuid = ? AND ${active} RETURNING events`,
             [at, at, signal.run_uuid]
           )
           if (updated.length === 0) return false
@@ -582,7 +658,7 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, tables: Tables)
             `INSERT INTO ${signals} (id, run_uuid, step, payload, created_at) VALUES ${tuple(5)}`,
             [signal.id, signal.run_uuid, signal.step, signal.payload, signal.created_at]
           )
-          yield* appendEvents(exec, [event])
+          yield* appendEvents(exec, [event], Number(updated[0].events))
           if (wake) yield* notify(exec, signal.created_at, signal.created_at)
           return true
         }))

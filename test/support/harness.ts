@@ -154,7 +154,9 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
   const rows: Array<CallRow> = []
   for (const file of fs.readdirSync(options.callsDir).filter((name) => name.endsWith(".sqlite"))) {
     const calls = new Database(path.join(options.callsDir, file), { readonly: true })
-    rows.push(...(calls.prepare("SELECT * FROM calls ORDER BY id").all() as Array<CallRow>))
+    // a worker killed while it started may have left a file without its table (and without calls)
+    const table = calls.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calls'").get()
+    if (table !== undefined) rows.push(...(calls.prepare("SELECT * FROM calls ORDER BY id").all() as Array<CallRow>))
     calls.close()
   }
   return {

@@ -1,0 +1,128 @@
+/**
+ * The floors: the same writes as the library's W1 run, by hand, in a plain loop, on the library's
+ * own tables (made by its migrations) and with the same journal mode and synchronous setting.
+ *
+ * Per run: one transaction creating the run and its 3 step rows, then for each step one commit for
+ * its start (the step pending, the run pending on it) and one for its finish (the step finished,
+ * and the run finished with the last step): 7 commits. No history is written (the library writes
+ * history events in the same commits, so the floor is below what the library can do).
+ */
+import Database from "better-sqlite3"
+import pg from "pg"
+import { uuidv7 } from "../src/internal/ids.js"
+
+const steps = ["A", "B", "C"]
+
+/** the SQLite floor on a file whose schema the library created */
+export const sqliteFloor = (file: string, synchronous: "FULL" | "NORMAL" = "FULL") => {
+  const db = new Database(file)
+  db.pragma("journal_mode = WAL")
+  db.pragma(`synchronous = ${synchronous}`)
+  const insertRun = db.prepare(
+    `INSERT INTO prorch_pipelines (uuid, name, status, metadata, input, idempotency_key, version, wake_at, lease_owner,
+     lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events)
+     VALUES (?, 'Floor', 'created', '{"current_step":null}', NULL, NULL, 1, ?, NULL, NULL, 0, NULL, ?, ?, NULL, 0)`
+  )
+  const insertStep = db.prepare(
+    `INSERT INTO prorch_pipeline_steps (uuid, pipeline_uuid, position, name, status, metadata, attempt, state, output,
+     error, created_at, updated_at, started_at, ended_at) VALUES (?, ?, ?, ?, 'created', '{}', 1, NULL, NULL, NULL, ?, ?,
+     NULL, NULL)`
+  )
+  const startStep = db.prepare(
+    `UPDATE prorch_pipeline_steps SET status = 'pending', updated_at = ?, started_at = ? WHERE pipeline_uuid = ? AND position = ?`
+  )
+  const finishStep = db.prepare(
+    `UPDATE prorch_pipeline_steps SET status = 'finished', updated_at = ?, ended_at = ? WHERE pipeline_uuid = ? AND position = ?`
+  )
+  const runPending = db.prepare(
+    `UPDATE prorch_pipelines SET status = 'pending', metadata = ?, version = version + 1, updated_at = ? WHERE uuid = ?`
+  )
+  const runFinished = db.prepare(
+    `UPDATE prorch_pipelines SET status = 'finished', version = version + 1, updated_at = ?, ended_at = ? WHERE uuid = ?`
+  )
+  const begin = db.prepare("BEGIN IMMEDIATE")
+  const commit = db.prepare("COMMIT")
+  const one = (): void => {
+    const now = Date.now()
+    const run = uuidv7()
+    begin.run()
+    insertRun.run(run, now, now, now)
+    steps.forEach((name, i) => insertStep.run(uuidv7(), run, i, name, now, now))
+    commit.run()
+    steps.forEach((name, i) => {
+      begin.run()
+      startStep.run(Date.now(), Date.now(), run, i)
+      runPending.run(`{"current_step":"${name}"}`, Date.now(), run)
+      commit.run()
+      begin.run()
+      finishStep.run(Date.now(), Date.now(), run, i)
+      if (i === steps.length - 1) runFinished.run(Date.now(), Date.now(), run)
+      commit.run()
+    })
+  }
+  return { one, close: () => db.close() }
+}
+
+/** the PostgreSQL floor: the same 7 commits with `pg`, on the library's tables in `schema` */
+export const pgFloor = async (url: string, schema: string, connections: number) => {
+  const pool = new pg.Pool({ connectionString: url, max: connections })
+  const t = (table: string) => `"${schema}"."${table}"`
+  const tx = async (client: pg.PoolClient, statements: ReadonlyArray<readonly [string, ReadonlyArray<unknown>]>) => {
+    await client.query("BEGIN")
+    for (const [sql, params] of statements) await client.query(sql, params as Array<unknown>)
+    await client.query("COMMIT")
+  }
+  const one = async (): Promise<void> => {
+    const client = await pool.connect()
+    try {
+      const now = Date.now()
+      const run = uuidv7()
+      await tx(client, [
+        [
+          `INSERT INTO ${t("pipelines")} (uuid, name, status, metadata, input, idempotency_key, version, wake_at,
+           lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events)
+           VALUES ($1, 'Floor', 'created', '{"current_step":null}', NULL, NULL, 1, $2, NULL, NULL, 0, NULL, $3, $4, NULL, 0)`,
+          [run, now, now, now]
+        ],
+        [
+          `INSERT INTO ${t("pipeline_steps")} (uuid, pipeline_uuid, position, name, status, metadata, attempt, state,
+           output, error, created_at, updated_at, started_at, ended_at) VALUES
+           ($1, $4, 0, 'A', 'created', '{}', 1, NULL, NULL, NULL, $5, $5, NULL, NULL),
+           ($2, $4, 1, 'B', 'created', '{}', 1, NULL, NULL, NULL, $5, $5, NULL, NULL),
+           ($3, $4, 2, 'C', 'created', '{}', 1, NULL, NULL, NULL, $5, $5, NULL, NULL)`,
+          [uuidv7(), uuidv7(), uuidv7(), run, now]
+        ]
+      ])
+      for (let i = 0; i < steps.length; i++) {
+        await tx(client, [
+          [
+            `UPDATE ${t("pipeline_steps")} SET status = 'pending', updated_at = $1, started_at = $1
+             WHERE pipeline_uuid = $2 AND position = $3`,
+            [Date.now(), run, i]
+          ],
+          [
+            `UPDATE ${t("pipelines")} SET status = 'pending', metadata = $1, version = version + 1, updated_at = $2
+             WHERE uuid = $3`,
+            [`{"current_step":"${steps[i]}"}`, Date.now(), run]
+          ]
+        ])
+        const finish: Array<readonly [string, ReadonlyArray<unknown>]> = [[
+          `UPDATE ${t("pipeline_steps")} SET status = 'finished', updated_at = $1, ended_at = $1
+           WHERE pipeline_uuid = $2 AND position = $3`,
+          [Date.now(), run, i]
+        ]]
+        if (i === steps.length - 1) {
+          finish.push([
+            `UPDATE ${t("pipelines")} SET status = 'finished', version = version + 1, updated_at = $1, ended_at = $1
+             WHERE uuid = $2`,
+            [Date.now(), run]
+          ])
+        }
+        await tx(client, finish)
+      }
+    } finally {
+      client.release()
+    }
+  }
+  return { one, close: () => pool.end() }
+}
