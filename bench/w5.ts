@@ -42,7 +42,7 @@ const program = Effect.gen(function*() {
       yield* Orchestrator.create(p)
       created++
     }
-    yield* Effect.sleep("5 millis")
+    yield* Effect.sleep("1 millis")
     if (samples.length === 0 && processed >= first) samples.push(sample())
   }
   samples.push(sample())

@@ -408,6 +408,11 @@ const makeService = (
   const leaseMillis = Duration.toMillis(Duration.decode(options.leaseDuration ?? "30 seconds"))
   const awaitMillis = Duration.toMillis(Duration.decode(options.awaitInterval ?? "1 second"))
   const names = [...registry.keys()]
+  // the handlers' services, captured by the layer; nothing to provide when they need none
+  const needsServices = [...Context.omit(Repository.Repository)(context).unsafeMap.keys()]
+    .some((key) => key !== "effect/Layer/CurrentMemoMap")
+  const provideServices = <A, E>(effect: Effect.Effect<A, E, any>): Effect.Effect<A, E> =>
+    (needsServices ? Effect.provide(effect, context) : effect) as Effect.Effect<A, E>
   const ended = new Map<string, Array<Deferred.Deferred<void>>>()
   const held = new Map<string, Lease>()
   const wakeups = new Set<(at?: number) => void>()
@@ -821,7 +826,7 @@ const makeService = (
       if (created.snapshot !== undefined) {
         // in the caller's fiber: a lost lease is caught by the version check of the next commit
         yield* tickClaimed(created.compiled, created.snapshot, null, 0, undefined).pipe(
-          Effect.provide(context),
+          provideServices,
           Effect.catchAll((error) =>
             Effect.logWarning(`prorch: the first tick of run ${created.runId} failed: ${error.message}`).pipe(
               Effect.annotateLogs({ runId: created.runId, worker: owner })
@@ -891,7 +896,7 @@ const makeService = (
       const fiber = yield* Effect.fork(
         tickSnapshot(claimed.value, 0, (r) => {
           result = r
-        }).pipe(Effect.provide(context))
+        }).pipe(provideServices)
       )
       yield* Fiber.await(fiber)
       if (result === undefined) return yield* new LeaseLost({ runId, owner })
@@ -943,7 +948,7 @@ const makeService = (
       return claimedTotal
     }).pipe(
       // the handlers' services, once for all the ticks of the pass (they run in forked fibers)
-      Effect.provide(context)
+      provideServices
     )
 
   const reportUnknown = (now: number) =>

@@ -146,7 +146,9 @@ export const dialect = (schema: string, retryFor: number): Sql.Dialect => {
     retryable: isRetryable,
     retryFor,
     maxPause: 500,
-    logRetries: true
+    logRetries: true,
+    singleStatements: true,
+    channel: channel(schema)
   }
 }
 
@@ -175,7 +177,7 @@ export const migrations = (schema: string): ReadonlyArray<Sql.Migration> => {
           updated_at BIGINT NOT NULL,
           ended_at BIGINT,
           events INTEGER NOT NULL DEFAULT 0
-        )`,
+        ) WITH (fillfactor = 80)`,
         `CREATE INDEX pipelines_due ON ${t.runs} (wake_at, uuid) WHERE status IN ('created', 'pending')`,
         `CREATE UNIQUE INDEX pipelines_idempotency ON ${t.runs} (name, idempotency_key) ` +
         `WHERE idempotency_key IS NOT NULL`,
@@ -198,7 +200,7 @@ export const migrations = (schema: string): ReadonlyArray<Sql.Migration> => {
           started_at BIGINT,
           ended_at BIGINT,
           PRIMARY KEY (pipeline_uuid, position)
-        )`,
+        ) WITH (fillfactor = 80)`,
         `CREATE TABLE ${t.history} (
           run_uuid TEXT NOT NULL,
           seq INTEGER NOT NULL,

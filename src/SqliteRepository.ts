@@ -55,6 +55,9 @@ export interface Options {
  */
 export type ClientOptions = Omit<Options, "filename">
 
+const cacheKiB = 32 * 1024
+const mmapBytes = 256 * 1024 * 1024
+
 /** @internal */
 export const tables = (prefix = "prorch_"): Sql.Tables => {
   const name = (table: string) => `"${`${prefix}${table}`.replace(/"/g, "\"\"")}"`
@@ -82,7 +85,8 @@ export const dialect = (retryFor: number): Sql.Dialect => ({
   retryable: isBusy,
   retryFor,
   maxPause: 20,
-  logRetries: false
+  logRetries: false,
+  singleStatements: false
 })
 
 /** @internal */
@@ -178,6 +182,11 @@ export const make = (
       // inside SQLite covers the statements outside its transactions
       if (options.ownConnection) yield* conn.executeUnprepared(`PRAGMA busy_timeout = 5`, [], undefined)
       yield* conn.executeUnprepared(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`, [], undefined)
+      if (options.ownConnection) {
+        // reads through a memory map and a larger page cache: fewer system calls per commit
+        yield* conn.executeUnprepared(`PRAGMA cache_size = -${cacheKiB}`, [], undefined)
+        yield* conn.executeUnprepared(`PRAGMA mmap_size = ${mmapBytes}`, [], undefined)
+      }
     })).pipe(Effect.mapError((cause) => new RepositoryError({ operation: "configure", cause })))
     yield* Sql.migrate(sql, d, t, migrations(t, prefix))
     if (!options.ownConnection) return Sql.make(sql, d, t)

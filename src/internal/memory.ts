@@ -12,7 +12,8 @@ export const make = (): Repository.Service => {
   const steps = new Map<string, ReadonlyArray<StepRecord>>()
   const active = new Set<string>()
   const keys = new Map<string, string>()
-  const history = new Map<string, Array<Repository.LoggedEvent>>()
+  // the events as the interpreter made them (immutable, so kept as they are), and their positions
+  const history = new Map<string, { readonly events: Array<HistoryEvent>; readonly seqs: Array<number> }>()
   const signals = new Map<string, Array<SignalRecord>>()
   let seq = 0
 
@@ -22,19 +23,11 @@ export const make = (): Repository.Service => {
     for (const event of events) {
       let log = history.get(event.run_uuid)
       if (log === undefined) {
-        log = []
+        log = { events: [], seqs: [] }
         history.set(event.run_uuid, log)
       }
-      log.push({
-        seq: ++seq,
-        run_uuid: event.run_uuid,
-        at: event.at,
-        type: event.type,
-        step: event.step,
-        attempt: event.attempt,
-        worker: event.worker,
-        data: event.data
-      })
+      log.events.push(event)
+      log.seqs.push(++seq)
     }
   }
 
@@ -182,7 +175,11 @@ export const make = (): Repository.Service => {
         return found.sort(newest).slice(0, filter.limit)
       }),
 
-    history: (runId) => Effect.sync(() => (history.get(runId) ?? []).slice()),
+    history: (runId) =>
+      Effect.sync(() => {
+        const log = history.get(runId)
+        return log === undefined ? [] : log.events.map((event, i) => ({ ...event, seq: log.seqs[i] }))
+      }),
 
     signal: (signal, event, wake) =>
       Effect.sync(() => {

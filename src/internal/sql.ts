@@ -41,6 +41,8 @@ export interface Dialect {
    * (PostgreSQL NOTIFY, delivered when it commits)
    */
   readonly notify?: ((exec: Exec, at: number) => Effect.Effect<void, RepositoryError>) | undefined
+  /** the NOTIFY channel, for the statements that notify in themselves */
+  readonly channel?: string | undefined
   /** whether a failed transaction may simply be tried again (SQLite's "database is locked") */
   readonly retryable: (error: RepositoryError) => boolean
   /** how long to keep trying a retryable transaction, in milliseconds */
@@ -49,6 +51,11 @@ export interface Dialect {
   readonly maxPause: number
   /** whether a retried failure is worth a log line (a broken connection is; a busy lock is not) */
   readonly logRetries: boolean
+  /**
+   * whether writes are single statements (PostgreSQL: data-modifying CTEs, one round trip each)
+   * instead of transactions of several statements (SQLite: statements cost no round trip)
+   */
+  readonly singleStatements: boolean
 }
 
 /** @internal a run leased by a claim */
@@ -341,6 +348,26 @@ export const make = (
 
   const write = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
     retrying(operation, transaction(operation, dialect.beginWrite, body))
+  /** one statement (atomic by itself): no BEGIN and COMMIT */
+  const single = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
+    retrying(
+      operation,
+      Effect.catchAllDefect(
+        connection !== undefined
+          ? connection.lock.withPermits(1)(body(execOn(operation, connection.conn)))
+          : Effect.scoped(
+            Effect.flatMap(
+              Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation, cause })),
+              (conn) => body(execOn(operation, conn))
+            )
+          ),
+        (defect) => Effect.fail(new RepositoryError({ operation, cause: defect }))
+      )
+    )
+  /** a read of one statement: no transaction needed (SQLite reads are cheap either way) */
+  const readOne = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
+    dialect.singleStatements ? single(operation, body) : read(operation, body)
+
   const read = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
     retrying(operation, transaction(operation, dialect.beginRead, body))
 
@@ -427,12 +454,134 @@ export const make = (
   const namesNotIn = (names: ReadonlyArray<string>) =>
     names.length === 0 ? "1 = 1" : `name NOT IN ${tuple(names.length)}`
 
+  // --- PostgreSQL: each write in one statement (data-modifying CTEs), one round trip ---------
+
+  const stepRow = "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT), " +
+    "CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), " +
+    "CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+  const eventRow = "(CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), " +
+    "CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT))"
+  const changedStepRow = "(CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), " +
+    "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+  const rowsOf = (row: string, n: number) => Array.from({ length: n }, () => row).join(", ")
+  const notifyColumn = dialect.notify === undefined ? "" : ", pg_notify(?, ?) AS notified"
+  const channelOf = () => dialect.channel ?? ""
+
+  const createStatement = memo((shape: string) => {
+    const [steps_, events_, notifying] = shape.split(":").map(Number)
+    return `WITH r AS (${insertRun}), ` +
+      `s AS (INSERT INTO ${steps} (uuid, pipeline_uuid, position, name, status, metadata, attempt, state, output, error, ` +
+      `created_at, updated_at, started_at, ended_at) SELECT * FROM (VALUES ${rowsOf(stepRow, steps_)}) AS v ` +
+      `WHERE EXISTS (SELECT 1 FROM r)), ` +
+      `h AS (INSERT INTO ${history} (run_uuid, seq, at, type, step, attempt, worker, data) ` +
+      `SELECT * FROM (VALUES ${rowsOf(eventRow, events_)}) AS v WHERE EXISTS (SELECT 1 FROM r)) ` +
+      `SELECT (SELECT uuid FROM r) AS inserted${notifying ? notifyColumn : ""}`
+  })
+
+  const commitStatement = memo((shape: string) => {
+    const [update, steps_, consumed, events_, notifying] = shape.split("|")
+    const parts = [`WITH r AS (${update})`]
+    if (Number(steps_) > 0) {
+      parts.push(
+        `s AS (UPDATE ${steps} AS t SET status = v.status, metadata = v.metadata, attempt = v.attempt, ` +
+          `state = v.state, output = v.output, error = v.error, updated_at = v.updated_at, ` +
+          `started_at = v.started_at, ended_at = v.ended_at FROM (VALUES ${rowsOf(changedStepRow, Number(steps_))}) ` +
+          `AS v(pipeline_uuid, position, status, metadata, attempt, state, output, error, updated_at, started_at, ` +
+          `ended_at) WHERE t.pipeline_uuid = v.pipeline_uuid AND t.position = v.position AND EXISTS (SELECT 1 FROM r))`
+      )
+    }
+    if (Number(consumed) > 0) {
+      parts.push(
+        `g AS (UPDATE ${signals} SET consumed_at = ? WHERE id IN ${tuple(Number(consumed))} ` +
+          `AND EXISTS (SELECT 1 FROM r))`
+      )
+    }
+    if (Number(events_) > 0) {
+      parts.push(
+        `h AS (INSERT INTO ${history} (run_uuid, seq, at, type, step, attempt, worker, data) ` +
+          `SELECT v.run_uuid, (SELECT events FROM r) - ? + v.i, v.at, v.type, v.step, v.attempt, v.worker, v.data ` +
+          `FROM (VALUES ${rowsOf(eventRow, Number(events_))}) AS v(run_uuid, i, at, type, step, attempt, worker, data) ` +
+          `WHERE EXISTS (SELECT 1 FROM r))`
+      )
+    }
+    return `${parts.join(", ")} SELECT (SELECT events FROM r) AS events, ` +
+      `(SELECT version FROM ${runs} WHERE uuid = ?) AS current${notifying === "1" ? notifyColumn : ""}`
+  })
+
+  const createInOne = (snapshot: Snapshot, events: ReadonlyArray<HistoryEvent>) =>
+    single("create", (exec) =>
+      Effect.gen(function*() {
+        const { run } = snapshot
+        const notifying = dialect.notify !== undefined && run.lease_owner === null &&
+          run.wake_at - run.created_at <= notifyWindow
+        const rows = yield* exec(createStatement(`${snapshot.steps.length}:${events.length}:${notifying ? 1 : 0}`), [
+          ...runParams(run, events.length),
+          ...snapshot.steps.flatMap(stepParams),
+          ...events.flatMap((event, i) => eventParams(event, i + 1)),
+          ...(notifying ? [channelOf(), String(run.wake_at)] : [])
+        ])
+        if (rows[0]?.inserted !== null && rows[0]?.inserted !== undefined) return { _tag: "Created" } as const
+        const existing = yield* exec(
+          `SELECT uuid FROM ${runs} WHERE uuid = ? OR (name = ? AND idempotency_key = ?)`,
+          [run.uuid, run.name, run.idempotency_key]
+        )
+        if (existing.length === 0) {
+          return yield* new RepositoryError({ operation: "create", cause: `run ${run.uuid} could not be inserted` })
+        }
+        // the run itself: an earlier attempt did commit (its reply was lost)
+        if (existing.some((row) => String(row.uuid) === run.uuid)) return { _tag: "Created" } as const
+        return { _tag: "Existing", runId: String(existing[0].uuid) } as const
+      }))
+
+  const commitInOne = (commit: Commit) =>
+    single("commit", (exec) =>
+      Effect.gen(function*() {
+        const { run } = commit
+        const update = updateRun(commit)
+        const notifying = dialect.notify !== undefined && run.lease_owner === null &&
+          (run.status === "pending" || run.status === "created") && run.wake_at - run.updated_at <= notifyWindow
+        const shape = [update.sql, commit.steps.length, commit.consumedSignals.length, commit.events.length, notifying ? 1 : 0]
+          .join("|")
+        const params: Array<unknown> = [...update.params]
+        for (const step of commit.steps) {
+          params.push(
+            step.pipeline_uuid,
+            step.position,
+            step.status,
+            JSON.stringify(step.metadata),
+            step.attempt,
+            step.state,
+            step.output,
+            json(step.error),
+            step.updated_at,
+            step.started_at,
+            step.ended_at
+          )
+        }
+        if (commit.consumedSignals.length > 0) params.push(run.updated_at, ...commit.consumedSignals)
+        if (commit.events.length > 0) {
+          params.push(commit.events.length)
+          commit.events.forEach((event, i) => params.push(...eventParams(event, i + 1)))
+        }
+        params.push(run.uuid)
+        if (notifying) params.push(channelOf(), String(run.wake_at))
+        const rows = yield* exec(commitStatement(shape), params)
+        if (rows[0]?.events === null || rows[0]?.events === undefined) {
+          const current = rows[0]?.current
+          return yield* new VersionConflict({
+            runId: run.uuid,
+            expected: commit.expectedVersion,
+            actual: current === null || current === undefined ? undefined : Number(current)
+          })
+        }
+      }))
+
   const notify = (exec: Exec, at: number, now: number) =>
     dialect.notify === undefined || at - now > notifyWindow ? Effect.void : dialect.notify(exec, at)
 
   return {
     create: (snapshot, events) =>
-      write("create", (exec) =>
+      dialect.singleStatements ? createInOne(snapshot, events) : write("create", (exec) =>
         Effect.gen(function*() {
           const { run } = snapshot
           const inserted = yield* exec(insertRun, runParams(run, events.length))
@@ -469,7 +618,7 @@ export const make = (
         })),
 
     commit: (commit) =>
-      write("commit", (exec) =>
+      dialect.singleStatements ? commitInOne(commit) : write("commit", (exec) =>
         Effect.gen(function*() {
           const { run } = commit
           const update = updateRun(commit)
@@ -510,7 +659,7 @@ export const make = (
         })),
 
     claim: (options) =>
-      write("claim", (exec) =>
+      (dialect.singleStatements ? single : write)("claim", (exec) =>
         Effect.gen(function*() {
           const leased = yield* dialect.claim(tables, exec, options)
           const claimed: Array<Repository.Claimed> = []
@@ -556,7 +705,7 @@ export const make = (
         })),
 
     dueElsewhere: (options) =>
-      read("dueElsewhere", (exec) =>
+      readOne("dueElsewhere", (exec) =>
         Effect.map(
           exec(
             `SELECT uuid, name FROM ${runs} WHERE ${active} AND wake_at <= ? ` +
@@ -568,14 +717,14 @@ export const make = (
         )),
 
     nextWakeAt: (options) =>
-      read("nextWakeAt", (exec) =>
+      readOne("nextWakeAt", (exec) =>
         Effect.map(
           exec(nextWakeQuery(tables, options.names.length), [options.now, ...options.names]),
           (rows) => rows.length === 0 ? Option.none() : Option.some(Number(rows[0].wake_at))
         )),
 
     renew: (options) =>
-      write("renew", (exec) =>
+      (dialect.singleStatements ? single : write)("renew", (exec) =>
         Effect.map(
           exec(
             `UPDATE ${runs} SET lease_expires_at = ? WHERE uuid = ? AND lease_owner = ? AND version = ? RETURNING uuid`,
@@ -596,7 +745,7 @@ export const make = (
         )),
 
     list: (filter) =>
-      read("list", (exec) =>
+      readOne("list", (exec) =>
         Effect.gen(function*() {
           const where: Array<string> = []
           const params: Array<unknown> = []
@@ -631,7 +780,7 @@ export const make = (
         })),
 
     history: (runId) =>
-      read("history", (exec) =>
+      readOne("history", (exec) =>
         Effect.flatMap(
           exec(`SELECT * FROM ${history} WHERE run_uuid = ? ORDER BY seq`, [runId]),
           (rows) =>
