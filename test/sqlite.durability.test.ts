@@ -1,5 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Effect, Layer, String as Str } from "effect"
 import * as fs from "node:fs"
+import { Orchestrator, pipeline, SqliteRepository, step, Step } from "prorch"
 import { sqliteFile, tmpFile } from "./support/backends.js"
 import { runTs } from "./support/process.js"
 import { corruption } from "./support/sqlSuite.js"
@@ -40,5 +44,39 @@ describe("a SQLite file outlives its process", () => {
     expect(transferContinue[3]).toBe(`job-${transferStart[2]}`)
     expect(transferContinue[4]).toBe("1")
     expect(all.filter((entry) => entry[1].endsWith(".onStart"))).toHaveLength(3)
+  })
+})
+
+describe("SqliteRepository.layerClient over the application's own client", () => {
+  it.effect("the library's tables live beside the application's; the client's name transforms do not matter", () => {
+    const p = pipeline("Shared", step("Only", { onContinue: () => Effect.succeed(Step.finish()) }))
+    // an application client that maps snake_case columns to camelCase, as many apps do
+    const AppSql = SqliteClient.layer({
+      filename: tmpFile("shared"),
+      transformQueryNames: Str.camelToSnake,
+      transformResultNames: Str.snakeToCamel
+    })
+    return Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE invoices (invoice_id INTEGER PRIMARY KEY, total_cents INTEGER)`
+      yield* sql`INSERT INTO invoices ${sql.insert({ invoiceId: 1, totalCents: 500 })}`
+      const runId = yield* Orchestrator.start(p)
+      expect((yield* Orchestrator.get(runId)).status).toBe("finished")
+      // the application's own queries still see its transforms, and its table is untouched
+      const rows = yield* sql<{ invoiceId: number; totalCents: number }>`SELECT * FROM invoices`
+      expect(rows).toEqual([{ invoiceId: 1, totalCents: 500 }])
+      const tables = yield* sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`
+      expect(tables.map((t) => t.name)).toEqual([
+        "invoices",
+        "prorch_history",
+        "prorch_migrations",
+        "prorch_pipeline_steps",
+        "prorch_pipelines",
+        "prorch_signals"
+      ])
+    }).pipe(
+      Effect.provide(Orchestrator.layer([p]).pipe(Layer.provideMerge(SqliteRepository.layerClient()))),
+      Effect.provide(AppSql)
+    )
   })
 })

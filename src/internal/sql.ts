@@ -454,6 +454,26 @@ export const make = (
   const namesNotIn = (names: ReadonlyArray<string>) =>
     names.length === 0 ? "1 = 1" : `name NOT IN ${tuple(names.length)}`
 
+  /**
+   * The run was not inserted: a run of the pipeline has its idempotency key (that run's id), or
+   * it is there already because an earlier attempt of this write did commit and its reply was lost.
+   */
+  const notInserted = (exec: Exec, run: RunRecord) =>
+    Effect.flatMap(
+      exec(`SELECT uuid FROM ${runs} WHERE uuid = ? OR (name = ? AND idempotency_key = ?)`, [
+        run.uuid,
+        run.name,
+        run.idempotency_key
+      ]),
+      (existing): Effect.Effect<Repository.CreateResult, RepositoryError> => {
+        if (existing.length === 0) {
+          return Effect.fail(new RepositoryError({ operation: "create", cause: `run ${run.uuid} could not be inserted` }))
+        }
+        if (existing.some((row) => String(row.uuid) === run.uuid)) return Effect.succeed({ _tag: "Created" })
+        return Effect.succeed({ _tag: "Existing", runId: String(existing[0].uuid) })
+      }
+    )
+
   // --- PostgreSQL: each write in one statement (data-modifying CTEs), one round trip ---------
 
   const stepRow = "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT), " +
@@ -521,16 +541,7 @@ export const make = (
           ...(notifying ? [channelOf(), String(run.wake_at)] : [])
         ])
         if (rows[0]?.inserted !== null && rows[0]?.inserted !== undefined) return { _tag: "Created" } as const
-        const existing = yield* exec(
-          `SELECT uuid FROM ${runs} WHERE uuid = ? OR (name = ? AND idempotency_key = ?)`,
-          [run.uuid, run.name, run.idempotency_key]
-        )
-        if (existing.length === 0) {
-          return yield* new RepositoryError({ operation: "create", cause: `run ${run.uuid} could not be inserted` })
-        }
-        // the run itself: an earlier attempt did commit (its reply was lost)
-        if (existing.some((row) => String(row.uuid) === run.uuid)) return { _tag: "Created" } as const
-        return { _tag: "Existing", runId: String(existing[0].uuid) } as const
+        return yield* notInserted(exec, run)
       }))
 
   const commitInOne = (commit: Commit) =>
@@ -585,18 +596,7 @@ export const make = (
         Effect.gen(function*() {
           const { run } = snapshot
           const inserted = yield* exec(insertRun, runParams(run, events.length))
-          if (inserted.length === 0) {
-            const existing = yield* exec(
-              `SELECT uuid FROM ${runs} WHERE uuid = ? OR (name = ? AND idempotency_key = ?)`,
-              [run.uuid, run.name, run.idempotency_key]
-            )
-            if (existing.length === 0) {
-              return yield* new RepositoryError({ operation: "create", cause: `run ${run.uuid} could not be inserted` })
-            }
-            // the run itself: an earlier attempt of this transaction did commit (its reply was lost)
-            if (existing.some((row) => String(row.uuid) === run.uuid)) return { _tag: "Created" } as const
-            return { _tag: "Existing", runId: String(existing[0].uuid) } as const
-          }
+          if (inserted.length === 0) return yield* notInserted(exec, run)
           yield* exec(insertSteps(snapshot.steps.length), snapshot.steps.flatMap(stepParams))
           yield* appendEvents(exec, events, events.length)
           if (run.lease_owner === null) yield* notify(exec, run.wake_at, run.created_at)
