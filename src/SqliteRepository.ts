@@ -180,7 +180,10 @@ export const make = (
       // the library waits for locks itself (without blocking the event loop); a short timeout
       // inside SQLite covers the statements outside its transactions
       if (options.ownConnection) yield* conn.executeUnprepared(`PRAGMA busy_timeout = 5`, [], undefined)
-      yield* conn.executeUnprepared(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`, [], undefined)
+      // the application's own connection keeps its settings, unless told otherwise
+      if (options.ownConnection || options.synchronous !== undefined) {
+        yield* conn.executeUnprepared(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`, [], undefined)
+      }
       if (options.ownConnection) {
         // a page cache a little larger than SQLite's 2 MiB default, still bounded: fewer reads
         yield* conn.executeUnprepared(`PRAGMA cache_size = -${cacheKiB}`, [], undefined)
