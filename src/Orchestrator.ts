@@ -681,8 +681,11 @@ const makeService = (
       if (isTerminal(d.run.status)) notifyEnded(runId)
       return { runId, status: d.run.status, ranHandlers } satisfies TickOutcome
     })
-    held.set(runId, lease)
-    return body.pipe(
+    return Effect.zipRight(
+      // the lease keeper renews the lease while the tick runs
+      Effect.sync(() => held.set(runId, lease)),
+      body
+    ).pipe(
       Effect.onInterrupt(() => repository.release({ runId, owner, version: lease.version }).pipe(Effect.ignore)),
       Effect.ensuring(Effect.sync(() => {
         if (held.get(runId) === lease) held.delete(runId)
