@@ -206,6 +206,21 @@ const stepParams = (step: StepRecord): ReadonlyArray<unknown> => [
   step.ended_at
 ]
 
+/** the columns a commit writes for a step, then its key (`pipeline_uuid`, `position`) */
+const changedStepParams = (step: StepRecord): ReadonlyArray<unknown> => [
+  step.status,
+  JSON.stringify(step.metadata),
+  step.attempt,
+  step.state,
+  step.output,
+  json(step.error),
+  step.updated_at,
+  step.started_at,
+  step.ended_at,
+  step.pipeline_uuid,
+  step.position
+]
+
 const eventParams = (event: HistoryEvent, seq: number): ReadonlyArray<unknown> => [
   event.run_uuid,
   seq,
@@ -481,8 +496,8 @@ export const make = (
     "CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
   const eventRow = "(CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), " +
     "CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT))"
-  const changedStepRow = "(CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), " +
-    "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+  const changedStepRow = "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT), " +
+    "CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS INTEGER))"
   const rowsOf = (row: string, n: number) => Array.from({ length: n }, () => row).join(", ")
   const notifyColumn = dialect.notify === undefined ? "" : ", pg_notify(?, ?) AS notified"
   const channelOf = () => dialect.channel ?? ""
@@ -506,8 +521,8 @@ export const make = (
         `s AS (UPDATE ${steps} AS t SET status = v.status, metadata = v.metadata, attempt = v.attempt, ` +
           `state = v.state, output = v.output, error = v.error, updated_at = v.updated_at, ` +
           `started_at = v.started_at, ended_at = v.ended_at FROM (VALUES ${rowsOf(changedStepRow, Number(steps_))}) ` +
-          `AS v(pipeline_uuid, position, status, metadata, attempt, state, output, error, updated_at, started_at, ` +
-          `ended_at) WHERE t.pipeline_uuid = v.pipeline_uuid AND t.position = v.position AND EXISTS (SELECT 1 FROM r))`
+          `AS v(status, metadata, attempt, state, output, error, updated_at, started_at, ended_at, pipeline_uuid, ` +
+          `position) WHERE t.pipeline_uuid = v.pipeline_uuid AND t.position = v.position AND EXISTS (SELECT 1 FROM r))`
       )
     }
     if (Number(consumed) > 0) {
@@ -554,21 +569,7 @@ export const make = (
         const shape = [update.sql, commit.steps.length, commit.consumedSignals.length, commit.events.length, notifying ? 1 : 0]
           .join("|")
         const params: Array<unknown> = [...update.params]
-        for (const step of commit.steps) {
-          params.push(
-            step.pipeline_uuid,
-            step.position,
-            step.status,
-            JSON.stringify(step.metadata),
-            step.attempt,
-            step.state,
-            step.output,
-            json(step.error),
-            step.updated_at,
-            step.started_at,
-            step.ended_at
-          )
-        }
+        for (const step of commit.steps) params.push(...changedStepParams(step))
         if (commit.consumedSignals.length > 0) params.push(run.updated_at, ...commit.consumedSignals)
         if (commit.events.length > 0) {
           params.push(commit.events.length)
@@ -631,21 +632,7 @@ export const make = (
               actual: current.length === 0 ? undefined : Number(current[0].version)
             })
           }
-          for (const step of commit.steps) {
-            yield* exec(updateStep, [
-              step.status,
-              JSON.stringify(step.metadata),
-              step.attempt,
-              step.state,
-              step.output,
-              json(step.error),
-              step.updated_at,
-              step.started_at,
-              step.ended_at,
-              step.pipeline_uuid,
-              step.position
-            ])
-          }
+          for (const step of commit.steps) yield* exec(updateStep, changedStepParams(step))
           if (commit.consumedSignals.length > 0) {
             yield* exec(
               consumeSignals(commit.consumedSignals.length),
