@@ -492,25 +492,27 @@ const makeService = (
 
   // --- ticks -------------------------------------------------------------------
 
+  /** the lease of a claimed run; with `fiber`, the lease keeper interrupts it if the lease is taken */
+  const leaseOf = (snapshot: Snapshot, fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined): Lease => ({
+    version: snapshot.run.version,
+    expiresAt: snapshot.run.lease_expires_at ?? 0,
+    lost: false,
+    fiber
+  })
+
   /**
-   * One tick of a claimed run (the decision loop of DESIGN.md section 2). Runs in the caller's
-   * fiber; with `fiber`, the lease keeper interrupts that fiber if another worker takes the run.
-   * The handlers' services must be provided by the caller (`context`).
+   * One tick of a claimed run (the decision loop of DESIGN.md section 2), in the caller's fiber,
+   * under `lease` (which its commits move on). The handlers' services must be provided by the
+   * caller (`context`).
    */
   const tickClaimed = (
     compiled: Compiled,
     snapshot: Snapshot,
+    lease: Lease,
     previousOwner: string | null,
-    waitMillis: number,
-    fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+    waitMillis: number
   ): Effect.Effect<TickOutcome, TickError> => {
     const runId = snapshot.run.uuid
-    const lease: Lease = {
-      version: snapshot.run.version,
-      expiresAt: snapshot.run.lease_expires_at ?? 0,
-      lost: false,
-      fiber
-    }
     const body = Effect.gen(function*() {
       const clock = yield* Effect.clock
       const traced = yield* tracing
@@ -726,35 +728,34 @@ const makeService = (
   }).pipe(Effect.annotateLogs({ worker: owner }))
 
   /**
-   * Tick a claimed run in the current fiber, which the lease keeper may interrupt: an
-   * interruption for a lost lease ends as `LeaseLost`, reported to `report` (which also gets the
-   * tick's outcome or error) before the fiber ends.
+   * Tick a claimed run in the current fiber, which the lease keeper may interrupt. `report` gets
+   * the tick's outcome or error, in the tick's fiber, before it ends: `LeaseLost` when the keeper
+   * interrupted it for a lost lease; nothing when it was interrupted for another reason (the
+   * worker stopping).
    */
   const tickSnapshot = (
     claimed: Repository.Claimed,
     waitMillis: number,
-    report: (result: Either.Either<TickOutcome, TickError>) => void
+    report: (result: Either.Either<TickOutcome, TickError>) => Effect.Effect<void>
   ): Effect.Effect<void> => {
     const runId = claimed.snapshot.run.uuid
     const compiled = lookup(runId, claimed.snapshot.run.name)
-    if (Either.isLeft(compiled)) return Effect.sync(() => report(Either.left(compiled.left)))
-    return Effect.withFiberRuntime<void>((fiber) =>
-      tickClaimed(compiled.right, claimed.snapshot, claimed.previousOwner, waitMillis, fiber).pipe(
-        Effect.onExit((exit) =>
-          Effect.sync(() => {
-            if (Exit.isSuccess(exit)) report(Either.right(exit.value))
-            else if (Exit.isInterrupted(exit)) {
-              if (held.get(runId) === undefined) report(Either.left(new LeaseLost({ runId, owner })))
-            } else {
-              const failure = Cause.failureOption(exit.cause)
-              if (Option.isSome(failure)) report(Either.left(failure.value))
-            }
-          })
-        ),
+    if (Either.isLeft(compiled)) return report(Either.left(compiled.left))
+    return Effect.withFiberRuntime<void>((fiber) => {
+      const lease = leaseOf(claimed.snapshot, fiber)
+      return tickClaimed(compiled.right, claimed.snapshot, lease, claimed.previousOwner, waitMillis).pipe(
+        Effect.onExit((exit) => {
+          if (Exit.isSuccess(exit)) return report(Either.right(exit.value))
+          if (Exit.isInterrupted(exit)) {
+            return lease.lost ? report(Either.left(new LeaseLost({ runId, owner }))) : Effect.void
+          }
+          const failure = Cause.failureOption(exit.cause)
+          return Option.isSome(failure) ? report(Either.left(failure.value)) : Effect.void
+        }),
         Effect.ignore,
         span("prorch.tick", { "prorch.run": runId, "prorch.pipeline": claimed.snapshot.run.name, "prorch.worker": owner })
       )
-    )
+    })
   }
 
   // --- creating runs -----------------------------------------------------------
@@ -828,7 +829,7 @@ const makeService = (
       const created = yield* createRun(pipeline, args as any, true)
       if (created.snapshot !== undefined) {
         // in the caller's fiber: a lost lease is caught by the version check of the next commit
-        yield* tickClaimed(created.compiled, created.snapshot, null, 0, undefined).pipe(
+        yield* tickClaimed(created.compiled, created.snapshot, leaseOf(created.snapshot, undefined), null, 0).pipe(
           provideServices,
           Effect.catchAll((error) =>
             Effect.logWarning(`prorch: the first tick of run ${created.runId} failed: ${error.message}`).pipe(
@@ -897,12 +898,14 @@ const makeService = (
       }
       let result: Either.Either<TickOutcome, TickError> | undefined
       const fiber = yield* Effect.fork(
-        tickSnapshot(claimed.value, 0, (r) => {
-          result = r
-        }).pipe(provideServices)
+        tickSnapshot(claimed.value, 0, (r) =>
+          Effect.sync(() => {
+            result = r
+          })).pipe(provideServices)
       )
       yield* Fiber.await(fiber)
-      if (result === undefined) return yield* new LeaseLost({ runId, owner })
+      // no result: the tick was interrupted without losing its lease (this fiber is being interrupted)
+      if (result === undefined) return yield* Effect.interrupt
       return yield* result
     })
 
@@ -916,7 +919,7 @@ const makeService = (
   const pass = (
     runner: Worker.PassRunner,
     limit: number,
-    onResult: (runId: string, result: Either.Either<TickOutcome, TickError>) => void
+    onResult: (runId: string, result: Either.Either<TickOutcome, TickError>) => Effect.Effect<void>
   ): Effect.Effect<number, RepositoryError> =>
     Effect.gen(function*() {
       const passStart = yield* Clock.currentTimeMillis
@@ -935,7 +938,7 @@ const makeService = (
           after: cursor
         }).pipe(Effect.onError(() => runner.slots.release(taken)))
         cursor = batch.cursor
-        for (const error of batch.corrupt) onResult(error.runId, Either.left(error))
+        for (const error of batch.corrupt) yield* onResult(error.runId, Either.left(error))
         yield* runner.slots.release(taken - batch.claimed.length)
         if (batch.claimed.length === 0 && batch.corrupt.length === 0) break
         claimedTotal += batch.claimed.length + batch.corrupt.length
@@ -971,18 +974,19 @@ const makeService = (
         yield* pass(
           { slots, fork: (effect) => Effect.asVoid(FiberSet.run(fibers, effect)), waitMillis: 0 },
           passOptions.limit ?? Number.POSITIVE_INFINITY,
-          (runId, result) => {
-            if (Either.isLeft(result)) {
-              errors.push({ runId, error: result.left })
-              return
-            }
-            counts.ticked++
-            const status = result.right.status
-            if (status === "finished") counts.finished++
-            else if (status === "failed") counts.failed++
-            else if (status === "cancelled") counts.cancelled++
-            else counts.waiting++
-          }
+          (runId, result) =>
+            Effect.sync(() => {
+              if (Either.isLeft(result)) {
+                errors.push({ runId, error: result.left })
+                return
+              }
+              counts.ticked++
+              const status = result.right.status
+              if (status === "finished") counts.finished++
+              else if (status === "failed") counts.failed++
+              else if (status === "cancelled") counts.cancelled++
+              else counts.waiting++
+            })
         )
         yield* FiberSet.awaitEmpty(fibers)
       }))
@@ -1182,18 +1186,26 @@ const makeService = (
         Schedule.exponential(Duration.millis(10), 2).pipe(Schedule.union(Schedule.spaced(Duration.millis(awaitMillis)))),
         Duration.millis(awaitMillis)
       )
-      while (true) {
-        const deferred = yield* Deferred.make<void>()
-        const list = ended.get(runId) ?? []
-        list.push(deferred)
-        ended.set(runId, list)
-        const snapshot = yield* load(runId)
-        if (isTerminal(snapshot.run.status)) {
-          ended.delete(runId)
-          return yield* view(snapshot)
-        }
-        yield* Effect.raceFirst(Deferred.await(deferred), Effect.flatMap(delays.next, Effect.sleep))
-      }
+      // resolved when this process ends the run; polling covers the other processes
+      const deferred = yield* Deferred.make<void>()
+      const list = ended.get(runId) ?? []
+      list.push(deferred)
+      ended.set(runId, list)
+      const forget = Effect.sync(() => {
+        const rest = (ended.get(runId) ?? []).filter((d) => d !== deferred)
+        if (rest.length === 0) ended.delete(runId)
+        else ended.set(runId, rest)
+      })
+      return yield* Effect.ensuring(
+        Effect.gen(function*() {
+          while (true) {
+            const snapshot = yield* load(runId)
+            if (isTerminal(snapshot.run.status)) return yield* view(snapshot)
+            yield* Effect.raceFirst(Deferred.await(deferred), Effect.flatMap(delays.next, Effect.sleep))
+          }
+        }),
+        forget
+      )
     })
 
   const worker: Service["worker"] = (workerOptions) =>
@@ -1205,15 +1217,13 @@ const makeService = (
       registerWakeup: (f) =>
         Effect.acquireRelease(Effect.sync(() => wakeups.add(f)), () => Effect.sync(() => wakeups.delete(f))),
       pass: (runner) =>
-        pass(runner, Number.POSITIVE_INFINITY, (runId, result) => {
-          if (Either.isLeft(result)) {
-            Effect.runFork(
-              Effect.logWarning(`prorch: run ${runId} could not be ticked: ${result.left.message}`).pipe(
-                Effect.annotateLogs({ runId, worker: owner })
-              )
+        // in the tick's fiber: through the application's logger
+        pass(runner, Number.POSITIVE_INFINITY, (runId, result) =>
+          Either.isLeft(result)
+            ? Effect.logWarning(`prorch: run ${runId} could not be ticked: ${result.left.message}`).pipe(
+              Effect.annotateLogs({ runId, worker: owner })
             )
-          }
-        })
+            : Effect.void)
     })
 
   const service: Service = {

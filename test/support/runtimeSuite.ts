@@ -6,6 +6,7 @@ import {
   Effect,
   Exit,
   Fiber,
+  Logger,
   Option,
   Schedule,
   Schema,
@@ -16,6 +17,15 @@ import type { Backend } from "./backends.js"
 import { advance, recorder, settle, withRepository } from "./suite.js"
 
 const statuses = (view: { steps: ReadonlyArray<{ status: string }> }) => view.steps.map((s) => s.status)
+
+/** a logger that keeps the messages, as an application's own logger would */
+const capture = () => {
+  const messages: Array<string> = []
+  const logger = Logger.make(({ message }) => {
+    messages.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+  })
+  return { messages, layer: Logger.add(logger) }
+}
 
 /** The durable runtime: workers, leases, timers, management, history. */
 export const runtime = (backend: Backend) =>
@@ -155,7 +165,10 @@ export const runtime = (backend: Backend) =>
           )
           const o = yield* orchestrator([p])
           const runId = yield* o.create(p)
-          const worker = yield* Effect.fork(Effect.scoped(o.worker({ gracePeriod: "2 seconds" })))
+          const logged = capture()
+          const worker = yield* Effect.fork(
+            Effect.scoped(o.worker({ gracePeriod: "2 seconds" })).pipe(Effect.provide(logged.layer))
+          )
           yield* settle
           const leased = Option.getOrThrow(yield* repository.load(runId)).run
           expect(leased.lease_owner).toBe(o.owner)
@@ -163,6 +176,9 @@ export const runtime = (backend: Backend) =>
           yield* advance("3 seconds")
           yield* Fiber.join(stopping)
           expect(log.calls).toEqual([])
+          // stopped, not taken: no tick is reported as having lost its lease
+          expect(logged.messages.some((m) => m.includes("interrupting 1 tick"))).toBe(true)
+          expect(logged.messages.filter((m) => m.includes("lost its lease"))).toEqual([])
           const after = Option.getOrThrow(yield* repository.load(runId)).run
           expect(after.lease_owner).toBeNull()
           expect(after.status).toBe("created")
@@ -172,6 +188,52 @@ export const runtime = (backend: Backend) =>
           yield* advance("1 hour", "10 minutes")
           yield* Fiber.join(fiber)
           expect(log.calls).toEqual(["done"])
+        })
+      ))
+
+    it.effect("a tick whose lease is taken during a pass is stopped and reported as LeaseLost", () =>
+      run((orchestrator, repository) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = pipeline(
+            "Stolen",
+            step("Slow", {
+              onContinue: () => Effect.as(Effect.zipRight(Effect.sleep("1 minute"), log.record("done")), Step.finish())
+            })
+          )
+          const o = yield* orchestrator([p], { leaseDuration: "30 seconds" })
+          const steal = (runId: string) =>
+            Effect.gen(function*() {
+              const run = Option.getOrThrow(yield* repository.load(runId)).run
+              expect(run.lease_owner).toBe(o.owner)
+              yield* repository.commit({
+                run: { ...run, lease_owner: "thief", version: run.version + 1 },
+                steps: [],
+                events: [],
+                expectedVersion: run.version,
+                consumedSignals: []
+              })
+            })
+
+          // in a pass: the summary names the run
+          const first = yield* o.create(p)
+          const pass = yield* Effect.fork(o.executePending())
+          yield* settle
+          yield* steal(first)
+          yield* advance("15 seconds", "5 seconds")
+          const summary = yield* Fiber.join(pass)
+          expect(summary.errors.map((e) => [e.runId, e.error._tag])).toEqual([[first, "LeaseLost"]])
+
+          // in a worker: a warning, through the application's logger
+          const second = yield* o.create(p)
+          const logged = capture()
+          const worker = yield* Effect.fork(Effect.scoped(o.worker()).pipe(Effect.provide(logged.layer)))
+          yield* settle
+          yield* steal(second)
+          yield* advance("15 seconds", "5 seconds")
+          expect(logged.messages.some((m) => m.includes(`lost its lease on run ${second}`))).toBe(true)
+          yield* Fiber.interrupt(worker)
+          expect(log.calls).toEqual([])
         })
       ))
 
