@@ -103,7 +103,6 @@ export const isRetryable = (error: RepositoryError): boolean => {
 export const dialect = (schema: string, retryFor: number): Sql.Dialect => {
   const t = tables(schema)
   return {
-    name: "pg",
     placeholders,
     beginWrite: "BEGIN",
     beginRead: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",

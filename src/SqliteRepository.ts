@@ -76,7 +76,6 @@ const isBusy = (error: RepositoryError): boolean => {
 
 /** @internal */
 export const dialect = (retryFor: number): Sql.Dialect => ({
-  name: "sqlite",
   placeholders: (sql) => sql,
   beginWrite: "BEGIN IMMEDIATE",
   beginRead: "BEGIN",

@@ -22,7 +22,6 @@ export interface Tables {
 
 /** @internal what differs between SQLite and PostgreSQL */
 export interface Dialect {
-  readonly name: "sqlite" | "pg"
   /** turn `?` placeholders into the dialect's */
   readonly placeholders: (sql: string) => string
   readonly beginWrite: string
@@ -239,6 +238,25 @@ export const realSleep = (ms: number): Effect.Effect<void> =>
     return Effect.sync(() => clearTimeout(timer))
   })
 
+/** BEGIN, the body, COMMIT (ROLLBACK if anything failed); only the body can be interrupted */
+const inTransaction = <A, E>(
+  exec: Exec,
+  begin: string,
+  body: (exec: Exec) => Effect.Effect<A, E>,
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+): Effect.Effect<A, E | RepositoryError> =>
+  Effect.flatMap(exec(begin), () =>
+    Effect.flatMap(
+      Effect.exit(restore(body(exec))),
+      (exit): Effect.Effect<A, E | RepositoryError> =>
+        exit._tag === "Success"
+          ? Effect.matchCauseEffect(exec("COMMIT"), {
+            onSuccess: () => Effect.succeed(exit.value),
+            onFailure: (cause) => Effect.zipRight(Effect.ignore(exec("ROLLBACK")), Effect.failCause(cause))
+          })
+          : Effect.zipRight(Effect.ignore(exec("ROLLBACK")), exit)
+    ))
+
 /** @internal `(?, ?, ?)` */
 export const tuple = (n: number) => `(${Array.from({ length: n }, () => "?").join(", ")})`
 
@@ -288,45 +306,35 @@ export const make = (
       (cause) => new RepositoryError({ operation, cause })
     )
 
-  /** BEGIN, the body, COMMIT (ROLLBACK if anything failed); only the body can be interrupted */
-  const inTransaction = <A, E>(
-    exec: Exec,
-    begin: string,
-    body: (exec: Exec) => Effect.Effect<A, E>,
-    restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+  /**
+   * Run `use` on a connection: the one the repository holds (behind its lock), or one reserved
+   * from the client for the while. A defect (a driver that throws) is a `RepositoryError`.
+   */
+  const withConnection = <A, E>(
+    operation: string,
+    use: (exec: Exec) => Effect.Effect<A, E | RepositoryError>
   ): Effect.Effect<A, E | RepositoryError> =>
-    Effect.flatMap(exec(begin), () =>
-      Effect.flatMap(
-        Effect.exit(restore(body(exec))),
-        (exit): Effect.Effect<A, E | RepositoryError> =>
-          exit._tag === "Success"
-            ? Effect.matchCauseEffect(exec("COMMIT"), {
-              onSuccess: () => Effect.succeed(exit.value),
-              onFailure: (cause) => Effect.zipRight(Effect.ignore(exec("ROLLBACK")), Effect.failCause(cause))
-            })
-            : Effect.zipRight(Effect.ignore(exec("ROLLBACK")), exit)
-      ))
+    Effect.catchAllDefect(
+      connection !== undefined
+        ? connection.lock.withPermits(1)(use(execOn(operation, connection.conn)))
+        : Effect.scoped(
+          Effect.flatMap(
+            Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation, cause })),
+            (conn) => use(execOn(operation, conn))
+          )
+        ),
+      (defect) => Effect.fail(new RepositoryError({ operation, cause: defect }))
+    )
 
-  /** one transaction on a reserved connection; SQLite takes the write lock up front */
+  /** one transaction; SQLite writes take the write lock up front */
   const transaction = <A, E>(
     operation: string,
     begin: string,
     body: (exec: Exec) => Effect.Effect<A, E>
-  ): Effect.Effect<A, E | RepositoryError> => {
-    const effect: Effect.Effect<A, E | RepositoryError> = connection !== undefined
-      ? connection.lock.withPermits(1)(
-        Effect.uninterruptibleMask((restore) => inTransaction(execOn(operation, connection.conn), begin, body, restore))
-      )
-      : Effect.uninterruptibleMask((restore) =>
-        Effect.scoped(
-          Effect.flatMap(
-            Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation, cause })),
-            (conn) => inTransaction(execOn(operation, conn), begin, body, restore)
-          )
-        )
-      )
-    return Effect.catchAllDefect(effect, (defect) => Effect.fail(new RepositoryError({ operation, cause: defect })))
-  }
+  ): Effect.Effect<A, E | RepositoryError> =>
+    Effect.uninterruptibleMask((restore) =>
+      withConnection(operation, (exec) => inTransaction(exec, begin, body, restore))
+    )
 
   /**
    * Another process holds the lock: try the whole transaction again after a short, random pause
@@ -365,20 +373,7 @@ export const make = (
     retrying(operation, transaction(operation, dialect.beginWrite, body))
   /** one statement (atomic by itself): no BEGIN and COMMIT */
   const single = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    retrying(
-      operation,
-      Effect.catchAllDefect(
-        connection !== undefined
-          ? connection.lock.withPermits(1)(body(execOn(operation, connection.conn)))
-          : Effect.scoped(
-            Effect.flatMap(
-              Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation, cause })),
-              (conn) => body(execOn(operation, conn))
-            )
-          ),
-        (defect) => Effect.fail(new RepositoryError({ operation, cause: defect }))
-      )
-    )
+    retrying(operation, withConnection(operation, body))
   /** a read of one statement: no transaction needed (SQLite reads are cheap either way) */
   const readOne = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
     dialect.singleStatements ? single(operation, body) : read(operation, body)
@@ -851,40 +846,37 @@ export const migrate = (
   tables: Tables,
   migrations: ReadonlyArray<Migration>,
   lock: (exec: Exec) => Effect.Effect<void, RepositoryError> = () => Effect.void
-): Effect.Effect<void, RepositoryError> => {
-  return Effect.uninterruptible(
+): Effect.Effect<void, RepositoryError> =>
+  Effect.uninterruptibleMask((restore) =>
     Effect.scoped(
-      Effect.gen(function*() {
-        const conn = yield* Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation: "migrate", cause }))
-        const exec: Exec = (text, params = []) =>
-          Effect.mapError(
-            conn.executeUnprepared(dialect.placeholders(text), params, undefined),
-            (cause) => new RepositoryError({ operation: "migrate", cause })
-          )
-        yield* exec(dialect.beginWrite)
-        const done = yield* Effect.exit(Effect.gen(function*() {
-          yield* lock(exec)
-          yield* exec(
-            `CREATE TABLE IF NOT EXISTS ${tables.migrations} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, ` +
-              `applied_at BIGINT NOT NULL)`
-          )
-          const applied = new Set((yield* exec(`SELECT id FROM ${tables.migrations}`)).map((row) => Number(row.id)))
-          for (const migration of migrations) {
-            if (applied.has(migration.id)) continue
-            for (const statement of migration.statements) yield* exec(statement)
-            yield* exec(`INSERT INTO ${tables.migrations} (id, name, applied_at) VALUES (?, ?, ?)`, [
-              migration.id,
-              migration.name,
-              Date.now()
-            ])
-          }
-        }))
-        if (done._tag === "Failure") {
-          yield* Effect.ignore(exec("ROLLBACK"))
-          return yield* done
+      Effect.flatMap(
+        Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation: "migrate", cause })),
+        (conn) => {
+          // unprepared: a migration's statements run once
+          const exec: Exec = (text, params = []) =>
+            Effect.mapError(
+              conn.executeUnprepared(dialect.placeholders(text), params, undefined),
+              (cause) => new RepositoryError({ operation: "migrate", cause })
+            )
+          return inTransaction(exec, dialect.beginWrite, (exec) =>
+            Effect.gen(function*() {
+              yield* lock(exec)
+              yield* exec(
+                `CREATE TABLE IF NOT EXISTS ${tables.migrations} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, ` +
+                  `applied_at BIGINT NOT NULL)`
+              )
+              const applied = new Set((yield* exec(`SELECT id FROM ${tables.migrations}`)).map((row) => Number(row.id)))
+              for (const migration of migrations) {
+                if (applied.has(migration.id)) continue
+                for (const statement of migration.statements) yield* exec(statement)
+                yield* exec(`INSERT INTO ${tables.migrations} (id, name, applied_at) VALUES (?, ?, ?)`, [
+                  migration.id,
+                  migration.name,
+                  Date.now()
+                ])
+              }
+            }), restore)
         }
-        yield* exec("COMMIT")
-      })
+      )
     )
   )
-}
