@@ -23,7 +23,6 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { RepositoryError } from "./Errors.js"
 import * as Repository from "./Repository.js"
@@ -252,11 +251,6 @@ export const make = (
           exec(`SELECT pg_advisory_xact_lock(hashtext(?))`, [`prorch:${schema}`]),
           exec(`CREATE SCHEMA IF NOT EXISTS ${quote(schema)}`)
         )
-    ).pipe(
-      Effect.retry({
-        while: (error) => isRetryable(error),
-        schedule: Schedule.spaced(Duration.millis(250)).pipe(Schedule.upTo(Duration.millis(retryFor)))
-      })
     )
     const wakeups: Stream.Stream<number, RepositoryError> = Stream.suspend(() => client.listen(channel(schema))).pipe(
       // a LISTEN connection that broke (the server restarted) stays silent: listen afresh now and then

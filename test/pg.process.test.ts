@@ -66,6 +66,30 @@ if (url === null) {
       expect(result.lateness).toBeLessThan(5_000)
     }, 60_000)
 
+    it("workers starting at once on a new schema migrate it once (under the advisory lock)", async () => {
+      const schema = pgSchema(inject("pgRunId"))
+      const p = pipeline("Together", step("Only", {}))
+      const one = Effect.scoped(
+        Effect.flatMap(Orchestrator.Orchestrator, (o) => o.start(p)).pipe(
+          Effect.provide(
+            Orchestrator.layer([p]).pipe(Layer.provide(PgRepository.layer({ url: Redacted.make(url), schema })))
+          )
+        )
+      )
+      const ids = await Effect.runPromise(Effect.all(Array.from({ length: 6 }, () => one), { concurrency: "unbounded" }))
+      expect(new Set(ids).size).toBe(6)
+      const client = new pg.Client({ connectionString: url })
+      await client.connect()
+      try {
+        const migrations = await client.query(`SELECT count(*)::int AS n FROM "${schema}".migrations`)
+        const runs = await client.query(`SELECT count(*)::int AS n FROM "${schema}".pipelines WHERE status = 'finished'`)
+        expect(migrations.rows[0].n).toBe(1)
+        expect(runs.rows[0].n).toBe(6)
+      } finally {
+        await client.end()
+      }
+    }, 60_000)
+
     it("workers whose connections are terminated mid-run log it, reconnect and go on: nothing lost or applied twice", async () => {
       const schema = pgSchema(inject("pgRunId"))
       let terminated = 0

@@ -1,3 +1,4 @@
+import Database from "better-sqlite3"
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -78,5 +79,38 @@ describe("SqliteRepository.layerClient over the application's own client", () =>
       Effect.provide(Orchestrator.layer([p]).pipe(Layer.provideMerge(SqliteRepository.layerClient()))),
       Effect.provide(AppSql)
     )
+  })
+})
+
+describe("a repository starting while another process writes to the file", () => {
+  it.effect("waits for the write lock (it does not fail with \"database is locked\"), then migrates and works", () => {
+    const file = tmpFile("startup")
+    const p = pipeline("Startup", step("Only", {}))
+    return Effect.gen(function*() {
+      // another process (here: another connection) holds the write lock for 300 ms
+      const other = new Database(file)
+      other.pragma("journal_mode = WAL")
+      other.exec("BEGIN IMMEDIATE")
+      other.exec("CREATE TABLE app_table (id INTEGER PRIMARY KEY)")
+      const released = new Promise<void>((resolve) =>
+        setTimeout(() => {
+          other.exec("COMMIT")
+          other.close()
+          resolve()
+        }, 300)
+      )
+      const runId = yield* Effect.scoped(
+        Effect.flatMap(Orchestrator.Orchestrator, (o) => o.start(p)).pipe(
+          Effect.provide(Orchestrator.layer([p]).pipe(Layer.provide(SqliteRepository.layer({ filename: file }))))
+        )
+      )
+      yield* Effect.promise(() => released)
+      const db = new Database(file, { readonly: true })
+      const run = db.prepare("SELECT status FROM prorch_pipelines WHERE uuid = ?").get(runId) as { status: string }
+      const app = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'app_table'").get() as { n: number }
+      db.close()
+      expect(run.status).toBe("finished")
+      expect(app.n).toBe(1)
+    })
   })
 })

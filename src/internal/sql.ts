@@ -238,6 +238,40 @@ export const realSleep = (ms: number): Effect.Effect<void> =>
     return Effect.sync(() => clearTimeout(timer))
   })
 
+/**
+ * Another process holds the lock (SQLite), or the connection broke (PostgreSQL): try the whole
+ * transaction again after a short, random pause that leaves the event loop free (SQLite's own
+ * busy handler sleeps the thread, up to 100 ms at a time), until `retryFor` has passed.
+ */
+const retrying = <A, E>(
+  dialect: Pick<Dialect, "retryable" | "retryFor" | "maxPause" | "logRetries">,
+  operation: string,
+  effect: Effect.Effect<A, E | RepositoryError>
+): Effect.Effect<A, E | RepositoryError> =>
+  Effect.suspend(() => {
+    const deadline = Date.now() + dialect.retryFor
+    let pause = 1
+    let tries = 0
+    const attempt: Effect.Effect<A, E | RepositoryError> = Effect.catchIf(
+      effect,
+      (error): error is RepositoryError =>
+        error instanceof RepositoryError && dialect.retryable(error) && Date.now() < deadline,
+      (error) => {
+        const ms = Math.random() * pause
+        pause = Math.min(pause * 2, dialect.maxPause)
+        tries++
+        const log = dialect.logRetries && tries === 1
+          ? Effect.logWarning(`prorch: ${operation} failed, trying again: ${error.message}`)
+          : Effect.void
+        return log.pipe(Effect.zipRight(realSleep(ms)), Effect.zipRight(attempt))
+      }
+    )
+    return dialect.logRetries
+      ? Effect.tap(attempt, () =>
+        tries > 0 ? Effect.logInfo(`prorch: ${operation} succeeded after ${tries + 1} tries`) : Effect.void)
+      : attempt
+  })
+
 /** BEGIN, the body, COMMIT (ROLLBACK if anything failed); only the body can be interrupted */
 const inTransaction = <A, E>(
   exec: Exec,
@@ -336,50 +370,17 @@ export const make = (
       withConnection(operation, (exec) => inTransaction(exec, begin, body, restore))
     )
 
-  /**
-   * Another process holds the lock: try the whole transaction again after a short, random pause
-   * that leaves the event loop free (SQLite's own busy handler sleeps the thread, up to 100 ms at
-   * a time), until `retryFor` has passed.
-   */
-  const retrying = <A, E>(
-    operation: string,
-    effect: Effect.Effect<A, E | RepositoryError>
-  ): Effect.Effect<A, E | RepositoryError> =>
-    Effect.suspend(() => {
-      const deadline = Date.now() + dialect.retryFor
-      let pause = 1
-      let tries = 0
-      const attempt: Effect.Effect<A, E | RepositoryError> = Effect.catchIf(
-        effect,
-        (error): error is RepositoryError =>
-          error instanceof RepositoryError && dialect.retryable(error) && Date.now() < deadline,
-        (error) => {
-          const ms = Math.random() * pause
-          pause = Math.min(pause * 2, dialect.maxPause)
-          tries++
-          const log = dialect.logRetries && tries === 1
-            ? Effect.logWarning(`prorch: ${operation} failed, trying again: ${error.message}`)
-            : Effect.void
-          return log.pipe(Effect.zipRight(realSleep(ms)), Effect.zipRight(attempt))
-        }
-      )
-      return dialect.logRetries
-        ? Effect.tap(attempt, () =>
-          tries > 0 ? Effect.logInfo(`prorch: ${operation} succeeded after ${tries + 1} tries`) : Effect.void)
-        : attempt
-    })
-
   const write = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    retrying(operation, transaction(operation, dialect.beginWrite, body))
+    retrying(dialect, operation, transaction(operation, dialect.beginWrite, body))
   /** one statement (atomic by itself): no BEGIN and COMMIT */
   const single = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    retrying(operation, withConnection(operation, body))
+    retrying(dialect, operation, withConnection(operation, body))
   /** a read of one statement: no transaction needed (SQLite reads are cheap either way) */
   const readOne = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
     dialect.singleStatements ? single(operation, body) : read(operation, body)
 
   const read = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    retrying(operation, transaction(operation, dialect.beginRead, body))
+    retrying(dialect, operation, transaction(operation, dialect.beginRead, body))
 
   const insertRun = `INSERT INTO ${runs} (uuid, name, status, metadata, input, idempotency_key, version, wake_at, ` +
     `lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events) ` +
@@ -839,15 +840,18 @@ export interface Migration {
   readonly statements: ReadonlyArray<string>
 }
 
-/** @internal apply the migrations that are missing, in one write transaction */
+/**
+ * @internal apply the migrations that are missing, in one write transaction, tried again like any
+ * write (several processes may start at once)
+ */
 export const migrate = (
   sql: SqlClient.SqlClient,
-  dialect: Pick<Dialect, "placeholders" | "beginWrite">,
+  dialect: Pick<Dialect, "placeholders" | "beginWrite" | "retryable" | "retryFor" | "maxPause" | "logRetries">,
   tables: Tables,
   migrations: ReadonlyArray<Migration>,
   lock: (exec: Exec) => Effect.Effect<void, RepositoryError> = () => Effect.void
 ): Effect.Effect<void, RepositoryError> =>
-  Effect.uninterruptibleMask((restore) =>
+  retrying(dialect, "migrate", Effect.uninterruptibleMask((restore) =>
     Effect.scoped(
       Effect.flatMap(
         Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation: "migrate", cause })),
@@ -879,4 +883,4 @@ export const migrate = (
         }
       )
     )
-  )
+  ))
