@@ -2,8 +2,9 @@
  * The embedded default: the Repository service on a SQLite file, through `@effect/sql` and
  * `@effect/sql-sqlite-node`.
  *
- * - WAL journal, `synchronous = FULL` by default (a committed transition survives a power loss),
- *   a busy timeout so that several processes on one file wait for each other.
+ * - WAL journal, `synchronous = FULL` by default (a committed transition survives a power loss);
+ *   several processes on one file wait for each other's write lock (the library retries a locked
+ *   transaction with short pauses that leave the event loop free, for up to `busyTimeout`).
  * - Write transactions take the write lock up front (`BEGIN IMMEDIATE`): a claim's read and its
  *   write are one atomic step, also across processes.
  * - The library's own tables (`prorch_pipelines`, `prorch_pipeline_steps`, `prorch_history`,
@@ -159,14 +160,21 @@ export const migrations = (t: Sql.Tables, prefix: string): ReadonlyArray<Sql.Mig
 ]
 
 /**
- * Build the repository over an existing SqlClient connected to SQLite: set its busy timeout and
- * synchronous mode, apply the library's migrations, and return the service.
+ * Build the repository over an existing SqlClient connected to SQLite: apply the library's
+ * migrations and return the service. The client keeps its own settings (its `synchronous` mode is
+ * set only when `options.synchronous` is given).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
-  options: ClientOptions & { readonly ownConnection?: boolean } = {}
+  options: ClientOptions = {}
+): Effect.Effect<Repository.Service, RepositoryError, SqlClient.SqlClient | Scope.Scope> => build(options, false)
+
+/** with `own`, the client is the repository's alone: it is configured, and its connection held */
+const build = (
+  options: ClientOptions,
+  own: boolean
 ): Effect.Effect<Repository.Service, RepositoryError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
@@ -174,22 +182,22 @@ export const make = (
     const t = tables(prefix)
     const busy = Math.round(Duration.toMillis(Duration.decode(options.busyTimeout ?? "5 seconds")))
     const d = dialect(busy)
+    const pragmas = own
+      ? [
+        // the library waits for locks itself (without blocking the event loop); a short timeout
+        // inside SQLite covers the rest
+        "busy_timeout = 5",
+        `synchronous = ${options.synchronous ?? "FULL"}`,
+        // a page cache a little larger than SQLite's 2 MiB default, still bounded: fewer reads
+        `cache_size = -${cacheKiB}`
+      ]
+      : options.synchronous === undefined ? [] : [`synchronous = ${options.synchronous}`]
     yield* Effect.scoped(Effect.gen(function*() {
       const conn = yield* sql.reserve
-      // the library waits for locks itself (without blocking the event loop); a short timeout
-      // inside SQLite covers the statements outside its transactions
-      if (options.ownConnection) yield* conn.executeUnprepared(`PRAGMA busy_timeout = 5`, [], undefined)
-      // the application's own connection keeps its settings, unless told otherwise
-      if (options.ownConnection || options.synchronous !== undefined) {
-        yield* conn.executeUnprepared(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`, [], undefined)
-      }
-      if (options.ownConnection) {
-        // a page cache a little larger than SQLite's 2 MiB default, still bounded: fewer reads
-        yield* conn.executeUnprepared(`PRAGMA cache_size = -${cacheKiB}`, [], undefined)
-      }
+      for (const pragma of pragmas) yield* conn.executeUnprepared(`PRAGMA ${pragma}`, [], undefined)
     })).pipe(Effect.mapError((cause) => new RepositoryError({ operation: "configure", cause })))
     yield* Sql.migrate(sql, d, t, migrations(t, prefix))
-    if (!options.ownConnection) return Sql.make(sql, d, t)
+    if (!own) return Sql.make(sql, d, t)
     // the client is the repository's own: hold its connection for good, and save each transaction
     // the cost of reserving it
     const conn = yield* Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation: "connect", cause }))
@@ -213,7 +221,7 @@ export const make = (
 export const layer = (
   options: Options
 ): Layer.Layer<Repository.Repository, RepositoryError | ConfigError.ConfigError> =>
-  Layer.scoped(Repository.Repository, make({ ...options, ownConnection: true })).pipe(
+  Layer.scoped(Repository.Repository, build(options, true)).pipe(
     Layer.provide(SqliteClient.layer({ filename: options.filename })),
     // opening the file throws (a missing directory, a file that is not a database): a typed error
     Layer.catchAllCause((cause) =>

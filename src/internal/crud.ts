@@ -7,7 +7,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { CorruptRecord, RepositoryError, VersionConflict } from "../Errors.js"
 import type * as Repository from "../Repository.js"
-import { HistoryEvent, RunRecord, SignalRecord, StepRecord } from "../Run.js"
+import { HistoryEvent, isTerminal, RunRecord, SignalRecord, Status, StepRecord } from "../Run.js"
 import { afterCursor, byDueOrder, cursorOf, isDue, newest } from "./records.js"
 
 /** @internal */
@@ -275,7 +275,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
 
     list: (filter) =>
       Effect.gen(function*() {
-        const statuses = filter.statuses ?? (["created", "pending", "finished", "failed", "cancelled"] as const)
+        const statuses = filter.statuses ?? Status.literals
         const rows: Array<Readonly<Record<string, unknown>>> = []
         for (const status of statuses) {
           rows.push(...(yield* call("search pipelines", store.search("pipelines", ["status", status]))))
@@ -319,7 +319,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
     signal: (signal, event, wake) =>
       Effect.gen(function*() {
         const run = yield* getRun(signal.run_uuid).pipe(Effect.orElseSucceed(() => Option.none<RunRecord>()))
-        if (Option.isNone(run) || ["finished", "failed", "cancelled"].includes(run.value.status)) return false
+        if (Option.isNone(run) || isTerminal(run.value.status)) return false
         yield* call("save pipeline_signals", store.save("pipeline_signals", { uuid: signal.id, ...signal, consumed_at: null }))
         yield* writeRun("update pipelines", {
           ...run.value,
