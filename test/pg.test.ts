@@ -1,7 +1,7 @@
 import { describe, inject, it } from "vitest"
 import { postgres } from "./support/backends.js"
 import { runtime } from "./support/runtimeSuite.js"
-import { corruption } from "./support/sqlSuite.js"
+import { corruption, retriedWrites } from "./support/sqlSuite.js"
 import { behaviour } from "./support/suite.js"
 
 const url = inject("pgUrl")
@@ -13,4 +13,5 @@ if (url === null) {
   behaviour(backend)
   runtime(backend)
   corruption({ ...backend, sql: backend.sql! }, (name) => name)
+  retriedWrites(backend)
 }

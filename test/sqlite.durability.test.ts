@@ -7,10 +7,11 @@ import * as fs from "node:fs"
 import { Orchestrator, pipeline, SqliteRepository, step, Step } from "prorch"
 import { sqliteFile, tmpFile } from "./support/backends.js"
 import { runTs } from "./support/process.js"
-import { corruption } from "./support/sqlSuite.js"
+import { corruption, retriedWrites } from "./support/sqlSuite.js"
 
 const backend = sqliteFile()
 corruption({ ...backend, sql: backend.sql! }, (name) => `prorch_${name}`)
+retriedWrites(backend)
 
 describe("a SQLite file outlives its process", () => {
   it("a run left half-way by one process is finished by a new process, without running onStart again", async () => {

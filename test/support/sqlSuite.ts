@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { pipeline, step, Step } from "prorch"
 import type { Backend } from "./backends.js"
 import { withRepository } from "./suite.js"
@@ -54,6 +54,42 @@ export const corruption = (backend: Backend & { readonly sql: NonNullable<Backen
           const again = yield* o.executePending()
           expect(again.finished).toBe(1)
           expect((yield* o.get(badRun)).status).toBe("finished")
+        })
+      ))
+  })
+
+/** A write tried again after it committed (its reply was lost) is recognised, not applied twice. */
+export const retriedWrites = (backend: Backend) =>
+  describe(`writes tried again after they committed, on ${backend.name}`, () => {
+    const p = pipeline("Retried", step("Wait", { onContinue: () => Effect.succeed(Step.wait()) }))
+
+    it.effect("a create and a commit repeated as they were: the run once, the change once", () =>
+      withRepository(backend.fresh(), (orchestrator, repository) =>
+        Effect.gen(function*() {
+          const o = yield* orchestrator([p])
+          const runId = yield* o.create(p)
+          const created = Option.getOrThrow(yield* repository.load(runId))
+          const history = yield* repository.history(runId)
+          // the same create again: its own run is there, so it did commit
+          const again = yield* repository.create(created, history.map(({ seq: _, ...event }) => event))
+          expect(again).toEqual({ _tag: "Created" })
+          expect((yield* o.list({ pipeline: "Retried" })).runs.map((r) => r.id)).toEqual([runId])
+          expect(yield* repository.history(runId)).toHaveLength(history.length)
+
+          // a commit, then the same commit again: refused, nothing written twice
+          const commit = {
+            run: { ...created.run, status: "cancelled" as const, version: created.run.version + 1, ended_at: 1 },
+            previous: created.run,
+            steps: [],
+            events: [{ ...history[0], type: "cancelled" as const }],
+            expectedVersion: created.run.version,
+            consumedSignals: []
+          }
+          yield* repository.commit(commit)
+          const second = yield* Effect.flip(repository.commit(commit))
+          expect(second._tag).toBe("VersionConflict")
+          expect((yield* repository.history(runId)).filter((e) => e.type === "cancelled")).toHaveLength(1)
+          expect(Option.getOrThrow(yield* repository.load(runId)).run.version).toBe(created.run.version + 1)
         })
       ))
   })
