@@ -126,3 +126,65 @@ export const pgFloor = async (url: string, schema: string, connections: number) 
   }
   return { one, close: () => pool.end() }
 }
+
+/**
+ * A diagnostic beside the floor: the statements the library executed, recorded at the driver
+ * (better-sqlite3, under `@effect/sql-sqlite-node`) while it ran, then replayed in a plain loop on
+ * a fresh file with the library's settings. It is what the library's storage costs without the
+ * runtime around it (the Effects, the orchestrator): the floor against the same writes by hand, the
+ * replay against the library's own.
+ */
+export const recordStatements = () => {
+  const probe = new Database(":memory:")
+  const proto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as Record<"run" | "all" | "get", (...args: Array<unknown>) => unknown>
+  probe.close()
+  const original = { run: proto.run, all: proto.all, get: proto.get }
+  const log: Array<readonly [string, ReadonlyArray<unknown>]> = []
+  for (const method of ["run", "all", "get"] as const) {
+    proto[method] = function(this: { source: string }, ...args: Array<unknown>) {
+      log.push([this.source, args])
+      return original[method].apply(this, args)
+    }
+  }
+  return {
+    /** stop recording: the statements, in order */
+    stop: () => {
+      Object.assign(proto, original)
+      return log
+    }
+  }
+}
+
+/** replay recorded statements run by run (a run starts at the transaction that inserts it) */
+export const sqliteReplay = (
+  file: string,
+  log: ReadonlyArray<readonly [string, ReadonlyArray<unknown>]>,
+  synchronous: "FULL" | "NORMAL" = "FULL"
+) => {
+  const db = new Database(file)
+  db.pragma("journal_mode = WAL")
+  db.pragma(`synchronous = ${synchronous}`)
+  db.pragma("cache_size = -8192")
+  const statements = new Map<string, Database.Statement>()
+  const starts: Array<number> = []
+  log.forEach(([sql], i) => {
+    if (/^INSERT INTO "?prorch_pipelines"? /.test(sql) && i > 0 && log[i - 1][0].startsWith("BEGIN")) starts.push(i - 1)
+  })
+  let next = 0
+  const runs = (n: number): void => {
+    if (next + n > starts.length) throw new Error(`the replay has ${starts.length - next} runs left, ${n} wanted`)
+    const end = next + n < starts.length ? starts[next + n] : log.length
+    for (let i = starts[next]; i < end; i++) {
+      const [sql, params] = log[i]
+      let statement = statements.get(sql)
+      if (statement === undefined) {
+        statement = db.prepare(sql)
+        statements.set(sql, statement)
+      }
+      if (statement.reader) statement.all(...params)
+      else statement.run(...params)
+    }
+    next += n
+  }
+  return { runs, recorded: starts.length, close: () => db.close() }
+}

@@ -18,7 +18,7 @@ import * as path from "node:path"
 import pg from "pg"
 import { Orchestrator, PgRepository, Repository, SqliteRepository } from "prorch"
 import { uuidv7 } from "../src/internal/ids.js"
-import { pgFloor, sqliteFloor } from "./floors.js"
+import { pgFloor, recordStatements, sqliteFloor, sqliteReplay } from "./floors.js"
 import { formatRow, log, machine, median, percentile, removeDatabase, root, type Row, tmp } from "./lib.js"
 import { polling, threeSteps } from "./pipelines.js"
 
@@ -159,6 +159,30 @@ const w1w2 = async () => {
       unit: "ms",
       baseline: { label: "floor", value: percentile(r.b.latencies, 99) },
       better: "lower"
+    })
+    log("W1: the library's statements, recorded and replayed raw, beside the floor")
+    const recorder = recordStatements()
+    await startRuns(sqlite, size.w1)
+    const statements = recorder.stop()
+    const replayFile = sqliteFile("w1-replay")
+    await Effect.runPromise(Effect.scoped(Effect.asVoid(Layer.build(SqliteRepository.layer({ filename: replayFile })))))
+    const replay = sqliteReplay(replayFile, statements)
+    const rr = await interleave(size.w1, size.chunk, async (n) => {
+      const t = performance.now()
+      replay.runs(n)
+      return { ms: performance.now() - t }
+    }, floorChunk(floor))
+    replay.close()
+    rows.push({
+      workload: "W1",
+      figure: "diagnostic: the library's SQL replayed raw, pipelines/s",
+      value: perSecond(size.w1, rr.a.ms),
+      unit: "/s",
+      baseline: { label: "7-commit floor", value: perSecond(size.w1, rr.b.ms) },
+      better: "higher",
+      note: `the ${
+        (statements.length / replay.recorded).toFixed(1)
+      } statements per run (4 transactions) that the library executed, recorded at the driver and replayed in a plain loop with better-sqlite3: its storage without the runtime around it`
     })
     log("W1: memory layer beside the SQLite layer")
     // the memory layer runs ~20 times faster than the SQLite layer: chunks of 1,000 runs beside
