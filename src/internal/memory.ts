@@ -12,22 +12,18 @@ export const make = (): Repository.Service => {
   const steps = new Map<string, ReadonlyArray<StepRecord>>()
   const active = new Set<string>()
   const keys = new Map<string, string>()
-  // the events as the interpreter made them (immutable, so kept as they are), and their positions
-  const history = new Map<string, { readonly events: Array<HistoryEvent>; readonly seqs: Array<number> }>()
+  // each run's events as the interpreter made them (immutable, so kept as they are); an event's
+  // position in its run's log is its `seq`
+  const history = new Map<string, Array<HistoryEvent>>()
   const signals = new Map<string, Array<SignalRecord>>()
-  let seq = 0
 
   const keyOf = (name: string, key: string) => `${name}\u0000${key}`
 
   const append = (events: ReadonlyArray<HistoryEvent>) => {
     for (const event of events) {
-      let log = history.get(event.run_uuid)
-      if (log === undefined) {
-        log = { events: [], seqs: [] }
-        history.set(event.run_uuid, log)
-      }
-      log.events.push(event)
-      log.seqs.push(++seq)
+      const log = history.get(event.run_uuid)
+      if (log === undefined) history.set(event.run_uuid, [event])
+      else log.push(event)
     }
   }
 
@@ -178,7 +174,7 @@ export const make = (): Repository.Service => {
     history: (runId) =>
       Effect.sync(() => {
         const log = history.get(runId)
-        return log === undefined ? [] : log.events.map((event, i) => ({ ...event, seq: log.seqs[i] }))
+        return log === undefined ? [] : log.map((event, i) => ({ ...event, seq: i + 1 }))
       }),
 
     signal: (signal, event, wake) =>

@@ -179,6 +179,8 @@ export const behaviour = (backend: Backend) =>
           const log = recorder()
           const backup = backupPipeline(log, 0)
           const o = yield* orchestrator([backup])
+          // another run, only enqueued: its history is its own
+          yield* o.create(backup)
           const runId = yield* o.start(backup)
           const view = yield* o.get(runId)
           expect(view.status).toBe("finished")
@@ -199,6 +201,8 @@ export const behaviour = (backend: Backend) =>
             "finished:-"
           ])
           expect(new Set(history.map((e) => e.worker))).toEqual(new Set([o.owner]))
+          // each event's position in the run's log, from 1
+          expect(history.map((e) => e.seq)).toEqual(history.map((_, i) => i + 1))
         })
       ))
 
