@@ -543,7 +543,11 @@ const makeService = (
           }),
           () => {
             lease.version = run.version
-            base = { run: { ...run, pending_signals: run.pending_signals - consumed.length }, steps: d.steps, signals }
+            base = {
+              run: consumed.length === 0 ? run : { ...run, pending_signals: run.pending_signals - consumed.length },
+              steps: d.steps,
+              signals
+            }
             d = Interpreter.draft(base)
             consumed = []
           }

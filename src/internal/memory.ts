@@ -69,12 +69,16 @@ export const make = (): Repository.Service => {
           )
         }
         const arrived = current.pending_signals > commit.run.pending_signals
-        const now = commit.run.updated_at
-        put({
-          ...commit.run,
-          pending_signals: current.pending_signals - commit.consumedSignals.length,
-          wake_at: arrived ? Math.min(commit.run.wake_at, now) : commit.run.wake_at
-        })
+        if (!arrived && commit.consumedSignals.length === 0) {
+          // nothing to adjust: the record as the orchestrator made it (records are immutable)
+          put(commit.run)
+        } else {
+          put({
+            ...commit.run,
+            pending_signals: current.pending_signals - commit.consumedSignals.length,
+            wake_at: arrived ? Math.min(commit.run.wake_at, commit.run.updated_at) : commit.run.wake_at
+          })
+        }
         if (commit.steps.length > 0) {
           const next = (steps.get(commit.run.uuid) ?? []).slice()
           for (const step of commit.steps) next[step.position] = step
