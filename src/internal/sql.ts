@@ -188,17 +188,22 @@ const runParams = (run: RunRecord, events: number): ReadonlyArray<unknown> => [
   events
 ]
 
-const stepParams = (step: StepRecord): ReadonlyArray<unknown> => [
-  step.uuid,
-  step.pipeline_uuid,
-  step.position,
-  step.name,
+/** a step's columns that its transitions change, encoded, in the table's order */
+const stepStateParams = (step: StepRecord): Array<unknown> => [
   step.status,
   JSON.stringify(step.metadata),
   step.attempt,
   step.state,
   step.output,
-  json(step.error),
+  json(step.error)
+]
+
+const stepParams = (step: StepRecord): ReadonlyArray<unknown> => [
+  step.uuid,
+  step.pipeline_uuid,
+  step.position,
+  step.name,
+  ...stepStateParams(step),
   step.created_at,
   step.updated_at,
   step.started_at,
@@ -206,19 +211,11 @@ const stepParams = (step: StepRecord): ReadonlyArray<unknown> => [
 ]
 
 /** the columns a commit writes for a step, then its key (`pipeline_uuid`, `position`) */
-const changedStepParams = (step: StepRecord): ReadonlyArray<unknown> => [
-  step.status,
-  JSON.stringify(step.metadata),
-  step.attempt,
-  step.state,
-  step.output,
-  json(step.error),
-  step.updated_at,
-  step.started_at,
-  step.ended_at,
-  step.pipeline_uuid,
-  step.position
-]
+const changedStepParams = (step: StepRecord): ReadonlyArray<unknown> => {
+  const params = stepStateParams(step)
+  params.push(step.updated_at, step.started_at, step.ended_at, step.pipeline_uuid, step.position)
+  return params
+}
 
 const eventParams = (event: HistoryEvent, seq: number): ReadonlyArray<unknown> => [
   event.run_uuid,
