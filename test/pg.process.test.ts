@@ -27,6 +27,27 @@ const terminate = async (applicationName: string): Promise<number> => {
   }
 }
 
+/**
+ * 300 runs on 2 worker processes in a schema of their own, while `meanwhile` disturbs the server
+ * (called every few hundred milliseconds with the time elapsed and the schema)
+ */
+const disturbed = (label: string, meanwhile: (elapsed: number, schema: string) => Promise<void>) => {
+  const schema = pgSchema(inject("pgRunId"))
+  return runHarness({
+    backend: `pg:${url}#${schema}`,
+    callsDir: tmpFile(label),
+    runs: 300,
+    workers: 2,
+    crashRate: 0,
+    killEvery: undefined,
+    concurrency: 8,
+    lease: "5 seconds",
+    timeoutMs: 200_000,
+    meanwhile: (elapsed) => meanwhile(elapsed, schema),
+    log: (line) => console.log(`[${label}] ${line}`)
+  })
+}
+
 if (url === null) {
   describe("PostgreSQL in real time", () => it.skip(inject("pgSkipReason") ?? "PostgreSQL tests skipped", () => {}))
 } else {
@@ -91,26 +112,14 @@ if (url === null) {
     }, 60_000)
 
     it("workers whose connections are terminated mid-run log it, reconnect and go on: nothing lost or applied twice", async () => {
-      const schema = pgSchema(inject("pgRunId"))
       let terminated = 0
       let last = 0
-      const result = await runHarness({
-        backend: `pg:${url}#${schema}`,
-        callsDir: tmpFile("pg-terminate"),
-        runs: 300,
-        workers: 2,
-        crashRate: 0,
-        killEvery: undefined,
-        concurrency: 8,
-        lease: "5 seconds",
-        timeoutMs: 200_000,
-        meanwhile: async (elapsed) => {
-          if (elapsed > 2_000 && elapsed - last > 1_500 && terminated < 5) {
-            last = elapsed
-            terminated += (await terminate(`prorch-${schema}`.slice(0, 63))) > 0 ? 1 : 0
-          }
-        },
-        log: (line) => console.log(`[pg terminate] ${line}`)
+      const result = await disturbed("pg-terminate", async (elapsed, schema) => {
+        if (elapsed > 2_000 && elapsed - last > 1_500 && terminated < 5) {
+          last = elapsed
+          // the workers' pools are named after their schema
+          terminated += (await terminate(`prorch-${schema}`.slice(0, 63))) > 0 ? 1 : 0
+        }
       })
       expect(terminated).toBeGreaterThan(0)
       expect(result.problems).toEqual([])
@@ -127,25 +136,12 @@ if (url === null) {
     it.skipIf(!mayRestart)(
       `PostgreSQL restarted mid-run: workers reconnect and go on${mayRestart ? "" : ` (skipped: ${restartReason})`}`,
       async () => {
-        const schema = pgSchema(inject("pgRunId"))
         let restarted = false
-        const result = await runHarness({
-          backend: `pg:${url}#${schema}`,
-          callsDir: tmpFile("pg-restart"),
-          runs: 300,
-          workers: 2,
-          crashRate: 0,
-          killEvery: undefined,
-          concurrency: 8,
-          lease: "5 seconds",
-          timeoutMs: 200_000,
-          meanwhile: async (elapsed) => {
-            if (!restarted && elapsed > 3_000) {
-              restarted = true
-              execSync(`pg_ctlcluster --skip-systemctl-redirect ${cluster} main restart`, { stdio: "inherit" })
-            }
-          },
-          log: (line) => console.log(`[pg restart] ${line}`)
+        const result = await disturbed("pg-restart", async (elapsed) => {
+          if (!restarted && elapsed > 3_000) {
+            restarted = true
+            execSync(`pg_ctlcluster --skip-systemctl-redirect ${cluster} main restart`, { stdio: "inherit" })
+          }
         })
         expect(restarted).toBe(true)
         expect(result.problems).toEqual([])
