@@ -29,7 +29,7 @@ const terminate = async (applicationName: string): Promise<number> => {
 
 /**
  * 300 runs on 2 worker processes in a schema of their own, while `meanwhile` disturbs the server
- * (called every few hundred milliseconds with the time elapsed and the schema)
+ * (called as the harness polls, with the time elapsed and the schema)
  */
 const disturbed = (label: string, meanwhile: (elapsed: number, schema: string) => Promise<void>) => {
   const schema = pgSchema(inject("pgRunId"))
