@@ -31,10 +31,10 @@ export interface Row {
   readonly note?: string | undefined
 }
 
-export const ratioOf = (row: Row): number | undefined =>
+const ratioOf = (row: Row): number | undefined =>
   row.baseline === undefined ? undefined : row.value / row.baseline.value
 
-export const meets = (row: Row): boolean | undefined => {
+const meets = (row: Row): boolean | undefined => {
   const ratio = ratioOf(row)
   if (ratio === undefined || row.target === undefined) return undefined
   return row.better === "lower" ? ratio <= row.target.ratio : ratio >= row.target.ratio
