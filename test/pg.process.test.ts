@@ -27,6 +27,23 @@ const terminate = async (applicationName: string): Promise<number> => {
   }
 }
 
+/** how many runs of a schema have ended (to disturb the workers mid-run, whatever their pace) */
+const endedRuns = async (schema: string): Promise<number> => {
+  const client = new pg.Client({ connectionString: url! })
+  await client.connect()
+  try {
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM "${schema}".pipelines WHERE status IN ('finished', 'failed', 'cancelled')`
+    )
+    return rows[0].n
+  } catch {
+    // the tables are not there yet: the workers have not started
+    return 0
+  } finally {
+    await client.end()
+  }
+}
+
 /**
  * 300 runs on 2 worker processes in a schema of their own, while `meanwhile` disturbs the server
  * (called as the harness polls, with the time elapsed and the schema)
@@ -114,8 +131,11 @@ if (url === null) {
     it("workers whose connections are terminated mid-run log it, reconnect and go on: nothing lost or applied twice", async () => {
       let terminated = 0
       let last = 0
+      let underway = false
       const result = await disturbed("pg-terminate", async (elapsed, schema) => {
-        if (elapsed > 2_000 && elapsed - last > 1_500 && terminated < 5) {
+        // from the moment the workers are well under way (20 runs ended), every 1.5 s, 5 times at most
+        if (!underway) underway = (await endedRuns(schema)) >= 20
+        if (underway && elapsed - last > 1_500 && terminated < 5) {
           last = elapsed
           // the workers' pools are named after their schema
           terminated += (await terminate(`prorch-${schema}`.slice(0, 63))) > 0 ? 1 : 0
@@ -137,8 +157,9 @@ if (url === null) {
       `PostgreSQL restarted mid-run: workers reconnect and go on${mayRestart ? "" : ` (skipped: ${restartReason})`}`,
       async () => {
         let restarted = false
-        const result = await disturbed("pg-restart", async (elapsed) => {
-          if (!restarted && elapsed > 3_000) {
+        const result = await disturbed("pg-restart", async (_elapsed, schema) => {
+          // mid-run, whatever the workers' pace: once 30 of the 300 runs have ended
+          if (!restarted && (await endedRuns(schema)) >= 30) {
             restarted = true
             execSync(`pg_ctlcluster --skip-systemctl-redirect ${cluster} main restart`, { stdio: "inherit" })
           }
