@@ -63,8 +63,17 @@ export class RepositoryError extends Data.TaggedError("RepositoryError")<{
   readonly cause: unknown
 }> {
   override get message(): string {
-    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
-    return `repository operation ${this.operation} failed: ${cause}`
+    // the driver's own words are often a level or two down (`SqlError` "Failed to execute
+    // statement", caused by the database's "UNIQUE constraint failed: ...")
+    const messages: Array<string> = []
+    let cause: unknown = this.cause
+    for (let depth = 0; depth < 4 && cause !== undefined && cause !== null; depth++) {
+      const text = cause instanceof Error ? cause.message : typeof cause === "object" ? undefined : String(cause)
+      if (text !== undefined && text !== "" && !messages.includes(text)) messages.push(text)
+      cause = typeof cause === "object" ? (cause as { cause?: unknown }).cause : undefined
+    }
+    const words = messages.length === 0 ? String(this.cause) : messages.join(": ")
+    return `repository operation ${this.operation} failed: ${words}`
   }
 }
 

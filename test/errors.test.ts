@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Data, Effect, Exit, Layer } from "effect"
 import * as path from "node:path"
-import { Orchestrator, pipeline, Repository, SqliteRepository, step, Step } from "prorch"
+import { SqlError } from "@effect/sql/SqlError"
+import { Errors, Orchestrator, pipeline, Repository, SqliteRepository, step, Step } from "prorch"
 import { makeMapStore, sqliteFile, tmpDir } from "./support/backends.js"
 import { withRepository } from "./support/suite.js"
 
@@ -76,6 +77,23 @@ describe("a repository that fails surfaces as a typed error, not a defect", () =
         const get = yield* Effect.flip(o.get(runId))
         expect(get._tag).toBe("RepositoryError")
       })
+    )
+  })
+
+  it("a RepositoryError's message carries the driver's own words, however deep they are", () => {
+    const error = new Errors.RepositoryError({
+      operation: "commit",
+      cause: new SqlError({
+        message: "Failed to execute statement",
+        cause: new Error("UNIQUE constraint failed: prorch_history.run_uuid, prorch_history.seq")
+      })
+    })
+    expect(error.message).toBe(
+      "repository operation commit failed: Failed to execute statement: " +
+        "UNIQUE constraint failed: prorch_history.run_uuid, prorch_history.seq"
+    )
+    expect(new Errors.RepositoryError({ operation: "save", cause: "disk full" }).message).toBe(
+      "repository operation save failed: disk full"
     )
   })
 })
