@@ -1,7 +1,11 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -369,6 +373,125 @@ export const make = (
 
   const write = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
     retrying(dialect, operation, transaction(operation, dialect.beginWrite, body))
+
+  // --- group commit (a held connection): concurrent writes share one transaction ---------------
+  //
+  // The first write of a group lets the other fibers that are ready run first (they may have writes
+  // to add), then runs every write waiting in one transaction: one fsync for all of them. A caller
+  // returns when the transaction that holds its write has committed, so each write is as durable
+  // when its call returns as it was alone. A write that fails with a `VersionConflict` wrote nothing
+  // (the version check is its first statement), so the others go on; any other failure rolls the
+  // group back and its writes run again one by one, each with its own result.
+  //
+  // Letting the other fibers run costs a trip through the scheduler, which a lone writer (one run
+  // at a time) would pay for nothing: a write only waits for company while the last group had some,
+  // and one write in 16 looks for it.
+
+  interface Queued {
+    readonly operation: string
+    readonly body: (exec: Exec) => Effect.Effect<unknown, unknown>
+    readonly done: Deferred.Deferred<unknown, unknown>
+  }
+  const queue: Array<Queued> = []
+  let forming = false
+  let lastGroup = 1
+  let alone = 0
+
+  /** a failure of one write in a group, other than a conflict: the group is run again write by write */
+  class Alone {
+    constructor(readonly cause: Cause.Cause<unknown>) {}
+  }
+
+  const failureOf = (cause: Cause.Cause<unknown>): unknown => Option.getOrUndefined(Cause.failureOption(cause))
+  const complete = (item: Queued) => (exit: Exit.Exit<unknown, unknown>) => Deferred.done(item.done, exit)
+
+  /**
+   * Run writes in one transaction; the exit of each, in order. A conflict is one write's own
+   * result; any other failure of one runs them again one by one.
+   */
+  const runGroup = (
+    group: ReadonlyArray<Pick<Queued, "operation" | "body">>
+  ): Effect.Effect<ReadonlyArray<Exit.Exit<unknown, unknown>>> => {
+    let exits: Array<Exit.Exit<unknown, unknown>> = []
+    const together = retrying(
+      dialect,
+      "commit",
+      transaction("commit", dialect.beginWrite, (exec) =>
+        Effect.suspend(() => {
+          exits = []
+          return Effect.forEach(group, (item) =>
+            Effect.flatMap(Effect.exit(item.body(exec)), (exit) => {
+              if (Exit.isFailure(exit) && !(failureOf(exit.cause) instanceof VersionConflict)) {
+                return Effect.fail(new Alone(exit.cause))
+              }
+              exits.push(exit)
+              return Effect.void
+            }), { discard: true })
+        }))
+    )
+    return Effect.matchCauseEffect(together, {
+      onSuccess: () => Effect.succeed(exits),
+      onFailure: (cause) =>
+        failureOf(cause) instanceof Alone
+          ? Effect.forEach(group, (item) => Effect.exit(write(item.operation, item.body)))
+          : Effect.succeed(group.map(() => Exit.failCause(cause)))
+    })
+  }
+
+  /** after a group: writes that arrived meanwhile are run by a fiber of their own */
+  const next = (): Effect.Effect<void> => {
+    if (queue.length === 0) {
+      forming = false
+      return Effect.void
+    }
+    return Effect.asVoid(Effect.forkDaemon(follow))
+  }
+
+  /** the writes that queued while another group ran */
+  const follow: Effect.Effect<void> = Effect.suspend(() => {
+    const group = queue.splice(0, queue.length)
+    lastGroup = group.length
+    return Effect.zipRight(
+      Effect.flatMap(runGroup(group), (exits) =>
+        Effect.forEach(group, (item, i) => complete(item)(exits[i]), { discard: true })),
+      Effect.suspend(next)
+    )
+  })
+
+  /** a write through the group commit, uninterruptible from the moment it is queued (as a transaction is) */
+  const grouped = <A, E>(
+    operation: string,
+    body: (exec: Exec) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E | RepositoryError> =>
+    Effect.uninterruptible(Effect.suspend((): Effect.Effect<A, E | RepositoryError> => {
+      if (forming) {
+        const done = Deferred.unsafeMake<unknown, unknown>(FiberId.none)
+        queue.push({ operation, body, done })
+        return Deferred.await(done) as Effect.Effect<A, E | RepositoryError>
+      }
+      forming = true
+      const own = Effect.suspend(() => {
+        if (queue.length === 0) {
+          // nobody came: the write runs alone, as without a group
+          lastGroup = 1
+          return Effect.exit(write(operation, body))
+        }
+        const others = queue.splice(0, queue.length)
+        lastGroup = others.length + 1
+        return Effect.flatMap(runGroup([{ operation, body }, ...others]), (exits) =>
+          Effect.as(
+            Effect.forEach(others, (item, i) => complete(item)(exits[i + 1]), { discard: true }),
+            exits[0] as Exit.Exit<A, E | RepositoryError>
+          ))
+      })
+      alone = (alone + 1) & 15
+      const waits = lastGroup > 1 || alone === 1
+      return Effect.flatMap(
+        waits ? Effect.zipRight(Effect.yieldNow(), own) : own,
+        (exit) => Effect.zipRight(next(), exit)
+      )
+    }))
+  const groupWrite = connection === undefined ? write : grouped
   /** one statement (atomic by itself): no BEGIN and COMMIT */
   const single = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
     retrying(dialect, operation, withConnection(operation, body))
@@ -586,7 +709,7 @@ export const make = (
 
   return {
     create: (snapshot, events) =>
-      dialect.singleStatements ? createInOne(snapshot, events) : write("create", (exec) =>
+      dialect.singleStatements ? createInOne(snapshot, events) : groupWrite("create", (exec) =>
         Effect.gen(function*() {
           const { run } = snapshot
           const inserted = yield* exec(insertRun, runParams(run, events.length))
@@ -612,7 +735,7 @@ export const make = (
         })),
 
     commit: (commit) =>
-      dialect.singleStatements ? commitInOne(commit) : write("commit", (exec) =>
+      dialect.singleStatements ? commitInOne(commit) : groupWrite("commit", (exec) =>
         Effect.gen(function*() {
           const { run } = commit
           const update = updateRun(commit)
