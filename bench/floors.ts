@@ -8,16 +8,21 @@
  * history events in the same commits, so the floor is below what the library can do).
  */
 import Database from "better-sqlite3"
+import * as fs from "node:fs"
 import pg from "pg"
 import { uuidv7 } from "../src/internal/ids.js"
 
 const steps = ["A", "B", "C"]
 
-/** the SQLite floor on a file whose schema the library created */
-export const sqliteFloor = (file: string, synchronous: "FULL" | "NORMAL" = "FULL") => {
+/**
+ * The SQLite floor on a file whose schema the library created. `walAutocheckpoint: 0` keeps every
+ * page it writes in the WAL (for `walWrites`).
+ */
+export const sqliteFloor = (file: string, synchronous: "FULL" | "NORMAL" = "FULL", walAutocheckpoint?: number) => {
   const db = new Database(file)
   db.pragma("journal_mode = WAL")
   db.pragma(`synchronous = ${synchronous}`)
+  if (walAutocheckpoint !== undefined) db.pragma(`wal_autocheckpoint = ${walAutocheckpoint}`)
   const insertRun = db.prepare(
     `INSERT INTO prorch_pipelines (uuid, name, status, metadata, input, idempotency_key, version, wake_at, lease_owner,
      lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events)
@@ -159,12 +164,14 @@ export const recordStatements = () => {
 export const sqliteReplay = (
   file: string,
   log: ReadonlyArray<readonly [string, ReadonlyArray<unknown>]>,
-  synchronous: "FULL" | "NORMAL" = "FULL"
+  synchronous: "FULL" | "NORMAL" = "FULL",
+  walAutocheckpoint?: number
 ) => {
   const db = new Database(file)
   db.pragma("journal_mode = WAL")
   db.pragma(`synchronous = ${synchronous}`)
   db.pragma("cache_size = -8192")
+  if (walAutocheckpoint !== undefined) db.pragma(`wal_autocheckpoint = ${walAutocheckpoint}`)
   const statements = new Map<string, Database.Statement>()
   const starts: Array<number> = []
   log.forEach(([sql], i) => {
@@ -187,4 +194,69 @@ export const sqliteReplay = (
     next += n
   }
   return { runs, recorded: starts.length, close: () => db.close() }
+}
+
+/**
+ * What the commits on a file wrote, read from its WAL (of a connection that did not checkpoint):
+ * the pages (WAL frames) and the commits (frames that end a transaction). A commit costs an fsync
+ * and each page a write, with `synchronous = FULL`.
+ */
+export const walWrites = (file: string): { readonly pages: number; readonly commits: number } => {
+  if (!fs.existsSync(`${file}-wal`)) return { pages: 0, commits: 0 }
+  const wal = fs.readFileSync(`${file}-wal`)
+  if (wal.length < 32) return { pages: 0, commits: 0 }
+  const pageSize = wal.readUInt32BE(8)
+  const salt = [wal.readUInt32BE(16), wal.readUInt32BE(20)]
+  let pages = 0
+  let commits = 0
+  // frames of this WAL generation carry its salts; what follows them is left over from an earlier one
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    if (wal.readUInt32BE(at + 8) !== salt[0] || wal.readUInt32BE(at + 12) !== salt[1]) break
+    pages++
+    if (wal.readUInt32BE(at + 4) !== 0) commits++
+  }
+  return { pages, commits }
+}
+
+/**
+ * What a commit costs on this disk with `synchronous = FULL`: the COMMIT of transactions that
+ * changed 1 and 16 pages (random rows of a page each), the median of a few rounds, fitted as a
+ * fixed cost (the fsync) plus a cost per page written, in microseconds.
+ */
+export const commitCost = (file: string): { readonly fixed: number; readonly perPage: number } => {
+  const db = new Database(file)
+  db.pragma("journal_mode = WAL")
+  db.pragma("synchronous = FULL")
+  db.exec("CREATE TABLE IF NOT EXISTS pages (id INTEGER PRIMARY KEY, v BLOB)")
+  const rows = 2_000
+  db.transaction(() => {
+    const insert = db.prepare("INSERT INTO pages (id, v) VALUES (?, randomblob(3000))")
+    for (let i = 0; i < rows; i++) insert.run(i)
+  })()
+  // new random content: SQLite skips writing a row that is byte for byte the same
+  const update = db.prepare("UPDATE pages SET v = randomblob(3000) WHERE id = ?")
+  const begin = db.prepare("BEGIN IMMEDIATE")
+  const commit = db.prepare("COMMIT")
+  /** the COMMIT alone (its writes and its fsync), after a transaction that changed `pages` pages */
+  const time = (pages: number, n: number) => {
+    let total = 0
+    for (let i = 0; i < n; i++) {
+      begin.run()
+      for (let j = 0; j < pages; j++) update.run(Math.floor(Math.random() * rows))
+      const t = performance.now()
+      commit.run()
+      total += performance.now() - t
+    }
+    return (total / n) * 1000
+  }
+  const ones: Array<number> = []
+  const sixteens: Array<number> = []
+  for (let round = 0; round < 5; round++) {
+    ones.push(time(1, 100))
+    sixteens.push(time(16, 100))
+  }
+  db.close()
+  const median = (values: Array<number>) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
+  const perPage = (median(sixteens) - median(ones)) / 15
+  return { fixed: median(ones) - perPage, perPage }
 }

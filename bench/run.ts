@@ -18,7 +18,7 @@ import * as path from "node:path"
 import pg from "pg"
 import { Orchestrator, PgRepository, Repository, SqliteRepository } from "prorch"
 import { uuidv7 } from "../src/internal/ids.js"
-import { pgFloor, recordStatements, sqliteFloor, sqliteReplay } from "./floors.js"
+import { pgFloor, recordStatements, sqliteFloor, sqliteReplay, walWrites, commitCost } from "./floors.js"
 import { formatRow, log, machine, median, percentile, removeDatabase, root, type Row, tmp } from "./lib.js"
 import { polling, threeSteps } from "./pipelines.js"
 
@@ -29,11 +29,12 @@ const wanted = (workload: string) => only === undefined || only.includes(workloa
 const pgUrl = process.env.PRORCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
 const size = smoke
-  ? { w1: 60, w1Warmup: 100, w1Rounds: 1, chunk: 20, w2: 60, w3: 20, w4: [0, 1_000], w4Due: 10, w4Reps: 1, w5: [100, 300], w6: 40, w6Workers: 60 }
+  ? { w1: 60, w1Warmup: 100, w1Rounds: 1, w1Pages: 20, chunk: 20, w2: 60, w3: 20, w4: [0, 1_000], w4Due: 10, w4Reps: 1, w5: [100, 300], w6: 40, w6Workers: 60 }
   : {
     w1: 5_000,
     w1Warmup: 5_000,
     w1Rounds: 5,
+    w1Pages: 1_000,
     chunk: 500,
     w2: 5_000,
     w3: 1_000,
@@ -173,6 +174,41 @@ const w1w2 = async () => {
       return { ms: performance.now() - t }
     }, floorChunk(floor))
     replay.close()
+    // what each writes: the replay (the library's statements) and the floor, each on a fresh file
+    // whose WAL keeps every page (no checkpoint)
+    const written = async (name: string, open: (file: string) => { run: (n: number) => void; close: () => void }) => {
+      const file = sqliteFile(`w1-pages-${name}`)
+      await Effect.runPromise(Effect.scoped(Effect.asVoid(Layer.build(SqliteRepository.layer({ filename: file })))))
+      const { commits: before, pages: pagesBefore } = walWrites(file)
+      const handle = open(file)
+      handle.run(size.w1Pages)
+      // before closing: the last connection to close checkpoints the WAL and removes it
+      const after = walWrites(file)
+      handle.close()
+      return { pages: (after.pages - pagesBefore) / size.w1Pages, commits: (after.commits - before) / size.w1Pages }
+    }
+    const libraryWrites = await written("replay", (file) => {
+      const r = sqliteReplay(file, statements, "FULL", 0)
+      return { run: (n) => r.runs(n), close: r.close }
+    })
+    const floorWrites = await written("floor", (file) => {
+      const f = sqliteFloor(file, "FULL", 0)
+      return { run: (n) => { for (let i = 0; i < n; i++) f.one() }, close: f.close }
+    })
+    const cost = commitCost(sqliteFile("w1-commit-cost"))
+    rows.push({
+      workload: "W1",
+      figure: "diagnostic: pages written per run (WAL frames)",
+      value: libraryWrites.pages,
+      unit: "pages",
+      baseline: { label: "7-commit floor", value: floorWrites.pages },
+      better: "lower",
+      note: `in ${libraryWrites.commits.toFixed(1)} commits (fsyncs) per run, the floor in ${
+        floorWrites.commits.toFixed(1)
+      }; ${size.w1Pages.toLocaleString("en-US")} runs of each on a fresh file, counted in its WAL; on this disk a commit costs ${
+        cost.fixed.toFixed(0)
+      } µs plus ${cost.perPage.toFixed(0)} µs per page it writes (COMMITs of 1 and of 16 pages timed, \`synchronous = FULL\`)`
+    })
     rows.push({
       workload: "W1",
       figure: "diagnostic: the library's SQL replayed raw, pipelines/s",
