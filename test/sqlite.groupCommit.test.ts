@@ -84,6 +84,20 @@ describe("group commit on a SQLite file", () => {
       )
     ))
 
+  it.effect("runs started one at a time: each write commits alone, in its own transaction", () =>
+    withRepository(backend.fresh(), (orchestrator) =>
+      counted((counter) =>
+        Effect.gen(function*() {
+          const o = yield* orchestrator([threeSteps])
+          const ids: Array<string> = []
+          for (let i = 0; i < 40; i++) ids.push(yield* o.start(threeSteps))
+          // the creation, then one commit per step
+          expect(counter.take()).toBe(40 * 4)
+          for (const id of ids) expect((yield* o.get(id)).status).toBe("finished")
+        })
+      )
+    ))
+
   it.effect("a conflicting commit in a group fails alone, with its VersionConflict; the others commit", () =>
     withRepository(backend.fresh(), (orchestrator, repository) =>
       counted((counter) =>

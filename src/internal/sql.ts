@@ -438,25 +438,28 @@ export const make = (
     })
   }
 
-  /** after a group: writes that arrived meanwhile are run by a fiber of their own */
-  const next = (): Effect.Effect<void> => {
-    if (queue.length === 0) {
-      forming = false
-      return Effect.void
-    }
-    return Effect.asVoid(Effect.forkDaemon(follow))
-  }
-
   /** the writes that queued while another group ran */
   const follow: Effect.Effect<void> = Effect.suspend(() => {
     const group = queue.splice(0, queue.length)
     lastGroup = group.length
-    return Effect.zipRight(
-      Effect.flatMap(runGroup(group), (exits) =>
-        Effect.forEach(group, (item, i) => complete(item)(exits[i]), { discard: true })),
-      Effect.suspend(next)
-    )
+    return Effect.flatMap(runGroup(group), (exits) =>
+      Effect.zipRight(
+        Effect.forEach(group, (item, i) => complete(item)(exits[i]), { discard: true }),
+        Effect.suspend(() => after(Exit.void))
+      ))
   })
+
+  /**
+   * After a group: the writes that arrived meanwhile are run by a fiber of their own. `exit` is
+   * the result of the writer that ran the group.
+   */
+  const after = <A, E>(exit: Exit.Exit<A, E>): Effect.Effect<A, E> => {
+    if (queue.length === 0) {
+      forming = false
+      return exit
+    }
+    return Effect.zipRight(Effect.forkDaemon(follow), exit)
+  }
 
   /** a write through the group commit, uninterruptible from the moment it is queued (as a transaction is) */
   const grouped = <A, E>(
@@ -470,9 +473,14 @@ export const make = (
         return Deferred.await(done) as Effect.Effect<A, E | RepositoryError>
       }
       forming = true
-      const own = Effect.suspend(() => {
+      alone = (alone + 1) & 15
+      if (lastGroup === 1 && alone !== 1) {
+        // a lone writer: its own transaction, at once
+        return Effect.flatMap(Effect.exit(write(operation, body)), after)
+      }
+      const own = Effect.suspend((): Effect.Effect<Exit.Exit<A, E | RepositoryError>> => {
         if (queue.length === 0) {
-          // nobody came: the write runs alone, as without a group
+          // nobody came: the write runs alone
           lastGroup = 1
           return Effect.exit(write(operation, body))
         }
@@ -484,12 +492,7 @@ export const make = (
             exits[0] as Exit.Exit<A, E | RepositoryError>
           ))
       })
-      alone = (alone + 1) & 15
-      const waits = lastGroup > 1 || alone === 1
-      return Effect.flatMap(
-        waits ? Effect.zipRight(Effect.yieldNow(), own) : own,
-        (exit) => Effect.zipRight(next(), exit)
-      )
+      return Effect.flatMap(Effect.zipRight(Effect.yieldNow(), own), after)
     }))
   const groupWrite = connection === undefined ? write : grouped
   /** one statement (atomic by itself): no BEGIN and COMMIT */
