@@ -37,6 +37,10 @@ import * as Sql from "./internal/sql.js"
  * - `synchronous`: SQLite's `synchronous` setting (default `FULL`; `NORMAL` trades the last
  *   commits before a power loss for speed; an application crash loses nothing either way).
  * - `tablePrefix`: the prefix of the library's tables (default `prorch_`).
+ * - `groupCommit`: whether creates and commits that several fibers make at the same moment share
+ *   one transaction, and so one fsync (default: when commits fsync, with `synchronous` `FULL` or
+ *   `EXTRA`; with `NORMAL` or `OFF` a commit costs little, and a group would make a lone writer
+ *   wait for the others' writes). Each call still returns once its own write has committed.
  *
  * @since 0.1.0
  * @category models
@@ -46,15 +50,17 @@ export interface Options {
   readonly busyTimeout?: Duration.DurationInput | undefined
   readonly synchronous?: "OFF" | "NORMAL" | "FULL" | "EXTRA" | undefined
   readonly tablePrefix?: string | undefined
+  readonly groupCommit?: boolean | undefined
 }
 
 /**
- * Options of `layerClient`: the same as `Options` without the file.
+ * Options of `layerClient`: the same as `Options` without the file (group commit needs the
+ * repository's own connection: over a client, each write commits alone).
  *
  * @since 0.1.0
  * @category models
  */
-export type ClientOptions = Omit<Options, "filename">
+export type ClientOptions = Omit<Options, "filename" | "groupCommit">
 
 const cacheKiB = 8 * 1024
 
@@ -173,7 +179,7 @@ export const make = (
 
 /** with `own`, the client is the repository's alone: it is configured, and its connection held */
 const build = (
-  options: ClientOptions,
+  options: Omit<Options, "filename">,
   own: boolean
 ): Effect.Effect<Repository.Service, RepositoryError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
@@ -202,7 +208,9 @@ const build = (
     // the cost of reserving it
     const conn = yield* Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation: "connect", cause }))
     const lock = yield* Effect.makeSemaphore(1)
-    return Sql.make(sql, d, t, { conn, lock })
+    const synchronous = options.synchronous ?? "FULL"
+    const groupCommit = options.groupCommit ?? (synchronous === "FULL" || synchronous === "EXTRA")
+    return Sql.make(sql, d, t, { conn, lock, groupCommit })
   })
 
 /**

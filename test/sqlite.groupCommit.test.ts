@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Effect, Either, Option } from "effect"
-import { pipeline, step, Step } from "prorch"
+import { pipeline, SqliteRepository, step, Step } from "prorch"
 import type { Commit, Snapshot } from "../src/Run.js"
-import { sqliteFile } from "./support/backends.js"
+import { sqliteFile, tmpFile } from "./support/backends.js"
 import { withRepository } from "./support/suite.js"
 
 /**
@@ -97,6 +97,28 @@ describe("group commit on a SQLite file", () => {
         })
       )
     ))
+
+  it.effect("without an fsync a commit (synchronous NORMAL) each write commits alone, unless groupCommit says so", () =>
+    Effect.gen(function*() {
+      const startAtOnce = (options: { readonly groupCommit?: boolean }) =>
+        withRepository(
+          SqliteRepository.layer({ filename: tmpFile(), synchronous: "NORMAL", ...options }),
+          (orchestrator) =>
+            counted((counter) =>
+              Effect.gen(function*() {
+                const o = yield* orchestrator([threeSteps])
+                const ids = yield* Effect.forEach(Array.from({ length: 30 }), () => o.start(threeSteps), {
+                  concurrency: 30
+                })
+                const commits = counter.take()
+                for (const id of ids) expect((yield* o.get(id)).status).toBe("finished")
+                return commits
+              })
+            )
+        )
+      expect(yield* startAtOnce({})).toBe(30 * 4)
+      expect(yield* startAtOnce({ groupCommit: true })).toBeLessThan((30 * 4) / 2)
+    }))
 
   it.effect("a conflicting commit in a group fails alone, with its VersionConflict; the others commit", () =>
     withRepository(backend.fresh(), (orchestrator, repository) =>

@@ -306,7 +306,12 @@ export const make = (
   sql: SqlClient.SqlClient,
   dialect: Dialect,
   tables: Tables,
-  connection?: { readonly conn: SqlConnection.Connection; readonly lock: Effect.Semaphore }
+  connection?: {
+    readonly conn: SqlConnection.Connection
+    readonly lock: Effect.Semaphore
+    /** whether concurrent creates and commits share transactions (group commit) */
+    readonly groupCommit: boolean
+  }
 ): Repository.Service => {
   const { history, runs, signals, steps } = tables
   const identity = dialect.placeholders("?") === "?"
@@ -494,7 +499,7 @@ export const make = (
       })
       return Effect.flatMap(Effect.zipRight(Effect.yieldNow(), own), after)
     }))
-  const groupWrite = connection === undefined ? write : grouped
+  const groupWrite = connection?.groupCommit === true ? grouped : write
   /** one statement (atomic by itself): no BEGIN and COMMIT */
   const single = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
     retrying(dialect, operation, withConnection(operation, body))
