@@ -11,6 +11,7 @@ import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import pg from "pg"
 import { uuidv7 } from "../src/internal/ids.js"
+import { median } from "./lib.js"
 
 const steps = ["A", "B", "C"]
 
@@ -152,6 +153,8 @@ export const recordStatements = () => {
     }
   }
   return {
+    /** the statements so far, in order */
+    statements: log as ReadonlyArray<readonly [string, ReadonlyArray<unknown>]>,
     /** stop recording: the statements, in order */
     stop: () => {
       Object.assign(proto, original)
@@ -256,7 +259,6 @@ export const commitCost = (file: string): { readonly fixed: number; readonly per
     sixteens.push(time(16, 100))
   }
   db.close()
-  const median = (values: Array<number>) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
   const perPage = (median(sixteens) - median(ones)) / 15
   return { fixed: median(ones) - perPage, perPage }
 }

@@ -18,7 +18,7 @@ import * as path from "node:path"
 import pg from "pg"
 import { Orchestrator, PgRepository, Repository, SqliteRepository } from "prorch"
 import { uuidv7 } from "../src/internal/ids.js"
-import { pgFloor, recordStatements, sqliteFloor, sqliteReplay, walWrites, commitCost } from "./floors.js"
+import { commitCost, pgFloor, recordStatements, sqliteFloor, sqliteReplay, walWrites } from "./floors.js"
 import { formatRow, log, machine, median, percentile, removeDatabase, root, type Row, tmp } from "./lib.js"
 import { polling, threeSteps } from "./pipelines.js"
 

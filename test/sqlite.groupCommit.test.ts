@@ -1,47 +1,56 @@
 import { describe, expect, it } from "@effect/vitest"
-import Database from "better-sqlite3"
-import { Effect, Either, Option } from "effect"
-import { pipeline, SqliteRepository, step, Step } from "prorch"
+import { Effect, Either, type Layer, Option } from "effect"
+import { type Orchestrator, pipeline, type Repository, SqliteRepository, step, Step } from "prorch"
+import { recordStatements } from "../bench/floors.js"
 import type { Commit, Snapshot } from "../src/Run.js"
 import { sqliteFile, tmpFile } from "./support/backends.js"
 import { withRepository } from "./support/suite.js"
 
 /**
  * Group commit on SQLite: writes made at the same time by several fibers share one transaction
- * (one fsync), and each keeps its own result. The transactions are counted at the driver.
+ * (one fsync), and each keeps its own result. The transactions are counted at the driver, with the
+ * benchmark suite's recorder.
  */
-const countCommits = () => {
-  const probe = new Database(":memory:")
-  const proto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as Record<"run" | "all", (...args: Array<unknown>) => unknown>
-  probe.close()
-  const original = { run: proto.run, all: proto.all }
-  let commits = 0
-  for (const method of ["run", "all"] as const) {
-    proto[method] = function(this: { source: string }, ...args: Array<unknown>) {
-      if (this.source === "COMMIT") commits++
-      return original[method].apply(this, args)
-    }
-  }
+const countTransactions = () => {
+  const recorder = recordStatements()
+  let from = 0
   return {
-    /** the COMMITs since the last call */
-    take: () => {
-      const n = commits
-      commits = 0
-      return n
+    /** count from here on */
+    mark: () => {
+      from = recorder.statements.length
     },
+    /** how many times `sql` ran since the mark */
+    count: (sql: "COMMIT" | "ROLLBACK") => recorder.statements.slice(from).filter(([text]) => text === sql).length,
     stop: () => {
-      Object.assign(proto, original)
+      recorder.stop()
     }
   }
 }
 
-const counted = <A, E, R>(use: (counter: ReturnType<typeof countCommits>) => Effect.Effect<A, E, R>) =>
-  Effect.acquireUseRelease(Effect.sync(countCommits), use, (counter) => Effect.sync(() => counter.stop()))
+const counted = <A, E, R>(use: (counter: ReturnType<typeof countTransactions>) => Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(Effect.sync(countTransactions), use, (counter) => Effect.sync(() => counter.stop()))
 
 const instant = (name: string) =>
   step(name, { onStart: () => Effect.void, onContinue: () => Effect.succeed(Step.finish()) })
 const threeSteps = pipeline("Grouped", instant("A"), instant("B"), instant("C"))
 const waiting = pipeline("Waiting", step("Wait", { onContinue: () => Effect.succeed(Step.wait()) }))
+
+/**
+ * Three runs of `waiting` created at once (one group: the next writes look for company), and
+ * the first two as stored.
+ */
+const threeCreated = (o: Orchestrator.Service, repository: Repository.Service) =>
+  Effect.gen(function*() {
+    const [a, b] = yield* Effect.all([o.create(waiting), o.create(waiting), o.create(waiting)], {
+      concurrency: "unbounded"
+    })
+    return {
+      a,
+      b,
+      runA: Option.getOrThrow(yield* repository.load(a)),
+      runB: Option.getOrThrow(yield* repository.load(b))
+    }
+  })
 
 /** a commit that cancels a created run, made by hand */
 const cancelling = (snapshot: Snapshot, at: number): Commit => ({
@@ -53,71 +62,57 @@ const cancelling = (snapshot: Snapshot, at: number): Commit => ({
   consumedSignals: []
 })
 
+/**
+ * Start `runs` runs of `threeSteps`, `concurrency` at a time, on a fresh repository; check that
+ * each finished whole (its steps, its history in order), and return the COMMITs they took.
+ */
+const startRuns = (layer: Layer.Layer<Repository.Repository, unknown>, runs: number, concurrency: number) =>
+  withRepository(layer, (orchestrator, repository) =>
+    counted((counter) =>
+      Effect.gen(function*() {
+        const o = yield* orchestrator([threeSteps])
+        const ids = yield* Effect.forEach(Array.from({ length: runs }), () => o.start(threeSteps), { concurrency })
+        const commits = counter.count("COMMIT")
+        for (const id of ids) {
+          const run = yield* o.get(id)
+          expect(run.status).toBe("finished")
+          expect(run.steps.map((s) => s.status)).toEqual(["finished", "finished", "finished"])
+          const history = yield* repository.history(id)
+          expect(history.map((e) => e.seq)).toEqual(history.map((_, i) => i + 1))
+          expect(history.map((e) => e.type)).toEqual([
+            "created",
+            ...["A", "B", "C"].flatMap(() => ["started", "continued", "finished"]),
+            "finished"
+          ])
+        }
+        return commits
+      })
+    ))
+
+/** one at a time, a run is 4 writes (its creation, then one per step), each its own transaction */
+const writesPerRun = 4
+
 describe("group commit on a SQLite file", () => {
   const backend = sqliteFile()
 
   it.effect("50 runs started at once all finish whole, in fewer transactions than writes", () =>
-    withRepository(backend.fresh(), (orchestrator, repository) =>
-      counted((counter) =>
-        Effect.gen(function*() {
-          const o = yield* orchestrator([threeSteps])
-          const ids = yield* Effect.forEach(Array.from({ length: 50 }), () => o.start(threeSteps), {
-            concurrency: 50
-          })
-          // one at a time, a run is 4 writes (its creation, then one per step), each its own transaction
-          const commits = counter.take()
-          expect(commits).toBeLessThan((50 * 4) / 2)
-          expect(commits).toBeGreaterThan(0)
-          for (const id of ids) {
-            const run = yield* o.get(id)
-            expect(run.status).toBe("finished")
-            expect(run.steps.map((s) => s.status)).toEqual(["finished", "finished", "finished"])
-            const history = yield* repository.history(id)
-            expect(history.map((e) => e.seq)).toEqual(history.map((_, i) => i + 1))
-            expect(history.map((e) => e.type)).toEqual([
-              "created",
-              ...["A", "B", "C"].flatMap(() => ["started", "continued", "finished"]),
-              "finished"
-            ])
-          }
-        })
-      )
-    ))
+    Effect.gen(function*() {
+      const commits = yield* startRuns(backend.fresh(), 50, 50)
+      expect(commits).toBeLessThan((50 * writesPerRun) / 2)
+      expect(commits).toBeGreaterThan(0)
+    }))
 
   it.effect("runs started one at a time: each write commits alone, in its own transaction", () =>
-    withRepository(backend.fresh(), (orchestrator) =>
-      counted((counter) =>
-        Effect.gen(function*() {
-          const o = yield* orchestrator([threeSteps])
-          const ids: Array<string> = []
-          for (let i = 0; i < 40; i++) ids.push(yield* o.start(threeSteps))
-          // the creation, then one commit per step
-          expect(counter.take()).toBe(40 * 4)
-          for (const id of ids) expect((yield* o.get(id)).status).toBe("finished")
-        })
-      )
-    ))
+    Effect.gen(function*() {
+      expect(yield* startRuns(backend.fresh(), 40, 1)).toBe(40 * writesPerRun)
+    }))
 
   it.effect("without an fsync a commit (synchronous NORMAL) each write commits alone, unless groupCommit says so", () =>
     Effect.gen(function*() {
-      const startAtOnce = (options: { readonly groupCommit?: boolean }) =>
-        withRepository(
-          SqliteRepository.layer({ filename: tmpFile(), synchronous: "NORMAL", ...options }),
-          (orchestrator) =>
-            counted((counter) =>
-              Effect.gen(function*() {
-                const o = yield* orchestrator([threeSteps])
-                const ids = yield* Effect.forEach(Array.from({ length: 30 }), () => o.start(threeSteps), {
-                  concurrency: 30
-                })
-                const commits = counter.take()
-                for (const id of ids) expect((yield* o.get(id)).status).toBe("finished")
-                return commits
-              })
-            )
-        )
-      expect(yield* startAtOnce({})).toBe(30 * 4)
-      expect(yield* startAtOnce({ groupCommit: true })).toBeLessThan((30 * 4) / 2)
+      const normal = (options: { readonly groupCommit?: boolean }) =>
+        SqliteRepository.layer({ filename: tmpFile(), synchronous: "NORMAL", ...options })
+      expect(yield* startRuns(normal({}), 30, 30)).toBe(30 * writesPerRun)
+      expect(yield* startRuns(normal({ groupCommit: true }), 30, 30)).toBeLessThan((30 * writesPerRun) / 2)
     }))
 
   it.effect("a conflicting commit in a group fails alone, with its VersionConflict; the others commit", () =>
@@ -125,12 +120,8 @@ describe("group commit on a SQLite file", () => {
       counted((counter) =>
         Effect.gen(function*() {
           const o = yield* orchestrator([waiting])
-          const [a, b] = yield* Effect.all([o.create(waiting), o.create(waiting), o.create(waiting)], {
-            concurrency: "unbounded"
-          })
-          const runA = Option.getOrThrow(yield* repository.load(a))
-          const runB = Option.getOrThrow(yield* repository.load(b))
-          counter.take()
+          const { a, b, runA, runB } = yield* threeCreated(o, repository)
+          counter.mark()
           const [first, second, other] = yield* Effect.all(
             [
               Effect.either(repository.commit(cancelling(runA, 10))),
@@ -140,7 +131,7 @@ describe("group commit on a SQLite file", () => {
             { concurrency: "unbounded" }
           )
           // the three were one transaction
-          expect(counter.take()).toBe(1)
+          expect(counter.count("COMMIT")).toBe(1)
           expect(Either.isRight(first)).toBe(true)
           expect(Either.isLeft(second) && second.left._tag).toBe("VersionConflict")
           expect(Either.isRight(other)).toBe(true)
@@ -155,34 +146,36 @@ describe("group commit on a SQLite file", () => {
 
   it.effect("a write that fails in a group runs again alone and gets its own error; the others commit", () =>
     withRepository(backend.fresh(), (orchestrator, repository) =>
-      Effect.gen(function*() {
-        const o = yield* orchestrator([waiting])
-        const [a, b] = yield* Effect.all([o.create(waiting), o.create(waiting), o.create(waiting)], {
-          concurrency: "unbounded"
+      counted((counter) =>
+        Effect.gen(function*() {
+          const o = yield* orchestrator([waiting])
+          const { a, b, runA, runB } = yield* threeCreated(o, repository)
+          // a history row in the way of A's next event: A's commit breaks the table's primary key
+          const next = (yield* repository.history(a)).length + 1
+          yield* backend.sql!(
+            `INSERT INTO prorch_history (run_uuid, seq, at, type) VALUES ('${a}', ${next}, 0, 'signalled')`
+          )
+          counter.mark()
+          const [failed, committed] = yield* Effect.all(
+            [
+              Effect.either(repository.commit(cancelling(runA, 10))),
+              Effect.either(repository.commit(cancelling(runB, 20)))
+            ],
+            { concurrency: "unbounded" }
+          )
+          // the group rolled back, then A alone rolled back and B alone committed
+          expect(counter.count("ROLLBACK")).toBe(2)
+          expect(counter.count("COMMIT")).toBe(1)
+          expect(Either.isLeft(failed) && failed.left._tag).toBe("RepositoryError")
+          expect(Either.isLeft(failed) && failed.left.message).toContain("UNIQUE constraint failed")
+          expect(Either.isRight(committed)).toBe(true)
+          // A is as it was (its commit rolled back whole), B's commit is there
+          const storedA = Option.getOrThrow(yield* repository.load(a))
+          expect(storedA.run.status).toBe("created")
+          expect(storedA.run.version).toBe(runA.run.version)
+          expect((yield* o.get(b)).status).toBe("cancelled")
+          expect((yield* repository.history(b)).filter((e) => e.type === "cancelled")).toHaveLength(1)
         })
-        const runA = Option.getOrThrow(yield* repository.load(a))
-        const runB = Option.getOrThrow(yield* repository.load(b))
-        // a history row in the way of A's next event: A's commit breaks the table's primary key
-        const next = (yield* repository.history(a)).length + 1
-        yield* backend.sql!(
-          `INSERT INTO prorch_history (run_uuid, seq, at, type) VALUES ('${a}', ${next}, 0, 'signalled')`
-        )
-        const [failed, committed] = yield* Effect.all(
-          [
-            Effect.either(repository.commit(cancelling(runA, 10))),
-            Effect.either(repository.commit(cancelling(runB, 20)))
-          ],
-          { concurrency: "unbounded" }
-        )
-        expect(Either.isLeft(failed) && failed.left._tag).toBe("RepositoryError")
-        expect(Either.isLeft(failed) && failed.left.message).toContain("UNIQUE constraint failed")
-        expect(Either.isRight(committed)).toBe(true)
-        // A is as it was (its commit rolled back whole), B's commit is there
-        const storedA = Option.getOrThrow(yield* repository.load(a))
-        expect(storedA.run.status).toBe("created")
-        expect(storedA.run.version).toBe(runA.run.version)
-        expect((yield* o.get(b)).status).toBe("cancelled")
-        expect((yield* repository.history(b)).filter((e) => e.type === "cancelled")).toHaveLength(1)
-      })
+      )
     ))
 })

@@ -408,15 +408,15 @@ export const make = (
   }
 
   const failureOf = (cause: Cause.Cause<unknown>): unknown => Option.getOrUndefined(Cause.failureOption(cause))
-  const complete = (item: Queued) => (exit: Exit.Exit<unknown, unknown>) => Deferred.done(item.done, exit)
 
   /**
    * Run writes in one transaction; the exit of each, in order. A conflict is one write's own
-   * result; any other failure of one runs them again one by one.
+   * result; any other failure of one runs them again one by one. A group of one is a plain write.
    */
   const runGroup = (
-    group: ReadonlyArray<Pick<Queued, "operation" | "body">>
+    group: ReadonlyArray<Queued>
   ): Effect.Effect<ReadonlyArray<Exit.Exit<unknown, unknown>>> => {
+    if (group.length === 1) return Effect.map(Effect.exit(write(group[0].operation, group[0].body)), (exit) => [exit])
     let exits: Array<Exit.Exit<unknown, unknown>> = []
     const together = retrying(
       dialect,
@@ -443,27 +443,34 @@ export const make = (
     })
   }
 
-  /** the writes that queued while another group ran */
-  const follow: Effect.Effect<void> = Effect.suspend(() => {
+  /** run every write waiting as one group, in the current fiber, and hand each its result */
+  const runQueued: Effect.Effect<void> = Effect.suspend(() => {
     const group = queue.splice(0, queue.length)
     lastGroup = group.length
     return Effect.flatMap(runGroup(group), (exits) =>
       Effect.zipRight(
-        Effect.forEach(group, (item, i) => complete(item)(exits[i]), { discard: true }),
+        Effect.forEach(group, (item, i) => Deferred.done(item.done, exits[i]), { discard: true }),
         Effect.suspend(() => after(Exit.void))
       ))
   })
 
   /**
-   * After a group: the writes that arrived meanwhile are run by a fiber of their own. `exit` is
-   * the result of the writer that ran the group.
+   * After a group (or a lone write, whose result is `exit`): the writes that arrived meanwhile
+   * are the next group, run by a fiber of their own.
    */
   const after = <A, E>(exit: Exit.Exit<A, E>): Effect.Effect<A, E> => {
     if (queue.length === 0) {
       forming = false
       return exit
     }
-    return Effect.zipRight(Effect.forkDaemon(follow), exit)
+    return Effect.zipRight(Effect.forkDaemon(runQueued), exit)
+  }
+
+  /** queue a write for the group forming; its result once that group has committed */
+  const enqueue = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) => {
+    const done = Deferred.unsafeMake<unknown, unknown>(FiberId.none)
+    queue.push({ operation, body, done })
+    return Deferred.await(done) as Effect.Effect<A, E | RepositoryError>
   }
 
   /** a write through the group commit, uninterruptible from the moment it is queued (as a transaction is) */
@@ -472,32 +479,16 @@ export const make = (
     body: (exec: Exec) => Effect.Effect<A, E>
   ): Effect.Effect<A, E | RepositoryError> =>
     Effect.uninterruptible(Effect.suspend((): Effect.Effect<A, E | RepositoryError> => {
-      if (forming) {
-        const done = Deferred.unsafeMake<unknown, unknown>(FiberId.none)
-        queue.push({ operation, body, done })
-        return Deferred.await(done) as Effect.Effect<A, E | RepositoryError>
-      }
+      if (forming) return enqueue(operation, body)
       forming = true
       alone = (alone + 1) & 15
       if (lastGroup === 1 && alone !== 1) {
         // a lone writer: its own transaction, at once
         return Effect.flatMap(Effect.exit(write(operation, body)), after)
       }
-      const own = Effect.suspend((): Effect.Effect<Exit.Exit<A, E | RepositoryError>> => {
-        if (queue.length === 0) {
-          // nobody came: the write runs alone
-          lastGroup = 1
-          return Effect.exit(write(operation, body))
-        }
-        const others = queue.splice(0, queue.length)
-        lastGroup = others.length + 1
-        return Effect.flatMap(runGroup([{ operation, body }, ...others]), (exits) =>
-          Effect.as(
-            Effect.forEach(others, (item, i) => complete(item)(exits[i + 1]), { discard: true }),
-            exits[0] as Exit.Exit<A, E | RepositoryError>
-          ))
-      })
-      return Effect.flatMap(Effect.zipRight(Effect.yieldNow(), own), after)
+      // this write starts a group: the fibers that are ready run first, and may join it
+      const result = enqueue(operation, body)
+      return Effect.zipRight(Effect.zipRight(Effect.yieldNow(), runQueued), result)
     }))
   const groupWrite = connection?.groupCommit === true ? grouped : write
   /** one statement (atomic by itself): no BEGIN and COMMIT */
