@@ -233,8 +233,10 @@ export interface Service {
   /** A run's history, in order. */
   readonly history: (runId: string) => Effect.Effect<ReadonlyArray<Repository.LoggedEvent>, RepositoryError>
   /**
-   * Cancel a run that has not ended: its current step and the run become `cancelled`, later
-   * steps never start, and no handler of the run starts again.
+   * Cancel a run that has not ended: its current step and the run become `cancelled` and later
+   * steps never start. A tick of the run in flight in this process stops at once (its running
+   * handler is interrupted, unless it runs inside a `start` call): no handler of the run starts
+   * after `cancel` returns. A tick in another process stops at its next lease renewal or commit.
    */
   readonly cancel: (runId: string, reason?: string) => Effect.Effect<void, ManageError>
   /** Resume a failed run from its failed step, with the step's attempt counter reset. */
@@ -610,6 +612,8 @@ const makeService = (
         }
         // a step's handlers are about to run: what earlier steps did is committed first
         if (Interpreter.hasChanges(d)) yield* commit(false)
+        // a run cancelled (or a lease lost) since then: no handler of it starts
+        if (lease.lost) return yield* new LeaseLost({ runId, owner })
         const cs = compiled.steps[decision.index]
         ranHandlers = true
         if (decision._tag === "Start") {
@@ -632,6 +636,7 @@ const makeService = (
           d = Interpreter.started(d, cs.index, state.right, actor())
         }
         // onContinue: right after onStart, or for a pending step
+        if (lease.lost) return yield* new LeaseLost({ runId, owner })
         const step = d.steps[cs.index]
         const state = cs.state.decode(step.state)
         if (Either.isLeft(state)) {
@@ -1114,7 +1119,15 @@ const makeService = (
       isTerminal(snapshot.run.status)
         ? Either.left(new InvalidOperation({ runId, operation: "cancel", detail: `it has ended (${snapshot.run.status})` }))
         : Either.right(Interpreter.cancelRun(Interpreter.draft(snapshot), reason, { now, worker: owner }))).pipe(
-        Effect.tap(() => Effect.sync(() => notifyEnded(runId)))
+        Effect.tap(() => {
+          notifyEnded(runId)
+          // a tick of this run in flight here: no handler of it starts again, and the one running
+          // is interrupted (a tick in the caller's fiber, `start`'s, lets its handler finish)
+          const lease = held.get(runId)
+          if (lease === undefined) return Effect.void
+          lease.lost = true
+          return lease.fiber === undefined ? Effect.void : Fiber.interruptFork(lease.fiber)
+        })
       )
 
   const retry: Service["retry"] = (runId) =>

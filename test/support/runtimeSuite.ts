@@ -381,6 +381,60 @@ export const runtime = (backend: Backend) =>
         })
       ))
 
+    it.effect("cancel while onStart runs in a pass: the handler is interrupted and onContinue never starts", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = pipeline(
+            "CancelDuringStart",
+            step("Slow", {
+              onStart: () => Effect.zipRight(Effect.sleep("10 seconds"), log.record("onStart.done")),
+              onContinue: () => Effect.as(log.record("onContinue"), Step.finish())
+            })
+          )
+          const o = yield* orchestrator([p])
+          const runId = yield* o.create(p)
+          const pass = yield* Effect.fork(o.executePending())
+          yield* settle
+          yield* o.cancel(runId)
+          yield* advance("11 seconds", "1 second")
+          const summary = yield* Fiber.join(pass)
+          expect(summary.errors.map((e) => e.error._tag)).toEqual(["LeaseLost"])
+          expect(log.calls).toEqual([])
+          const view = yield* o.get(runId)
+          expect(view.status).toBe("cancelled")
+          expect(statuses(view)).toEqual(["cancelled"])
+        })
+      ))
+
+    it.effect("cancel while onStart runs in start: the handler finishes, onContinue never starts, nothing is written", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const started = yield* Deferred.make<string>()
+          const p = pipeline(
+            "CancelDuringStartCall",
+            step("Slow", {
+              onStart: (ctx) =>
+                Effect.zipRight(Deferred.succeed(started, ctx.runId), Effect.zipRight(Effect.sleep("10 seconds"), log.record("onStart.done"))),
+              onContinue: () => Effect.as(log.record("onContinue"), Step.finish())
+            })
+          )
+          const o = yield* orchestrator([p])
+          const call = yield* Effect.fork(o.start(p))
+          const runId = yield* Deferred.await(started)
+          yield* o.cancel(runId)
+          yield* advance("11 seconds", "1 second")
+          expect(yield* Fiber.join(call)).toBe(runId)
+          expect(log.calls).toEqual(["onStart.done"])
+          const view = yield* o.get(runId)
+          expect(view.status).toBe("cancelled")
+          expect(statuses(view)).toEqual(["cancelled"])
+          const history = yield* o.history(runId)
+          expect(history.map((e) => e.type)).toEqual(["created", "cancelled", "cancelled"])
+        })
+      ))
+
     it.effect("retry resumes a failed run from its failed step, with the attempt counter reset", () =>
       run((orchestrator) =>
         Effect.gen(function*() {
