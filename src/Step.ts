@@ -409,7 +409,9 @@ const check = (condition: boolean, problem: DefinitionError["problem"], step: st
   }
 }
 
-const unsafeMake = (fields: Omit<Any, TypeId | "pipe">): Any => Object.assign(Object.create(Proto), fields)
+/** a step value: frozen, with a frozen copy of its `needs` (the caller's object may change later) */
+const unsafeMake = (fields: Omit<Any, TypeId | "pipe">): Any =>
+  Object.freeze(Object.assign(Object.create(Proto), fields, { needs: Object.freeze({ ...fields.needs }) }))
 
 /**
  * Define a step. Throws a `DefinitionError` for a blank name, for `state` without `onStart`, and

@@ -229,6 +229,26 @@ describe("definitions are immutable values", () => {
     expect(p.name).toBe("Fixed")
   })
 
+  it("a step's fields cannot be reassigned, and its needs are a frozen copy of the object given", () => {
+    const needs: Record<string, Step.Any> = { a }
+    const s = step("Needy", { needs, onContinue: () => Effect.succeed(Step.finish()) })
+    const p = pipeline("WithNeedy", a, s)
+    expect(Object.isFrozen(s)).toBe(true)
+    expect(() => {
+      ;(s as { name: string }).name = "Changed"
+    }).toThrow(TypeError)
+    expect(p.steps[1].name).toBe("Needy")
+    needs.b = b
+    expect(Object.keys(s.needs)).toEqual(["a"])
+    expect(() => {
+      ;(s.needs as Record<string, Step.Any>).c = c
+    }).toThrow(TypeError)
+    const retried = Step.withRetry(s, Schedule.recurs(1))
+    expect(Object.isFrozen(retried)).toBe(true)
+    expect(retried.name).toBe("Needy")
+    expect(s.retry).toBeUndefined()
+  })
+
   it("the array given to makeEffect is copied, not kept", () =>
     Effect.runPromise(Effect.gen(function*() {
       const steps: Array<Step.Any> = [a, b]
