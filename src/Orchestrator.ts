@@ -937,28 +937,36 @@ const makeService = (
       let claimedTotal = 0
       while (claimedTotal < limit) {
         const taken = yield* runner.slots.take(Math.min(runner.slots.size, limit - claimedTotal))
-        const now = yield* Clock.currentTimeMillis
-        const batch = yield* repository.claim({
-          owner,
-          now: passStart,
-          leaseExpiresAt: now + leaseMillis,
-          limit: taken,
-          names,
-          after: cursor
-        }).pipe(Effect.onError(() => runner.slots.release(taken)))
-        cursor = batch.cursor
-        for (const error of batch.corrupt) yield* onResult(error.runId, Either.left(error))
-        yield* runner.slots.release(taken - batch.claimed.length)
-        if (batch.claimed.length === 0 && batch.corrupt.length === 0) break
-        claimedTotal += batch.claimed.length + batch.corrupt.length
-        for (const claimed of batch.claimed) {
-          const { run } = claimed.snapshot
-          const effect = seen.has(run.uuid)
-            ? Effect.ignore(repository.release({ runId: run.uuid, owner, version: run.version }))
-            : tickSnapshot(claimed, runner.waitMillis, (result) => onResult(run.uuid, result))
-          seen.add(run.uuid)
-          yield* runner.fork(Effect.ensuring(effect, runner.slots.release(1)))
-        }
+        // from the claim until every claimed run has its tick forked, the pass is not interrupted:
+        // a worker stopping meanwhile would leave runs leased that no tick of it releases
+        const found = yield* Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const batch = yield* repository.claim({
+              owner,
+              now: passStart,
+              leaseExpiresAt: now + leaseMillis,
+              limit: taken,
+              names,
+              after: cursor
+            }).pipe(Effect.onError(() => runner.slots.release(taken)))
+            cursor = batch.cursor
+            for (const error of batch.corrupt) yield* onResult(error.runId, Either.left(error))
+            yield* runner.slots.release(taken - batch.claimed.length)
+            for (const claimed of batch.claimed) {
+              const { run } = claimed.snapshot
+              const effect = seen.has(run.uuid)
+                ? Effect.ignore(repository.release({ runId: run.uuid, owner, version: run.version }))
+                : tickSnapshot(claimed, runner.waitMillis, (result) => onResult(run.uuid, result))
+              seen.add(run.uuid)
+              // the tick itself can be interrupted (by the lease keeper, by the worker's shutdown)
+              yield* runner.fork(Effect.ensuring(restore(effect), runner.slots.release(1)))
+            }
+            return batch.claimed.length + batch.corrupt.length
+          })
+        )
+        if (found === 0) break
+        claimedTotal += found
       }
       return claimedTotal
     }).pipe(

@@ -12,7 +12,7 @@ import {
   Schema,
   TestClock
 } from "effect"
-import { pipeline, step, Step } from "prorch"
+import { Orchestrator, pipeline, Repository, step, Step } from "prorch"
 import type { Backend } from "./backends.js"
 import { advance, recorder, settle, withRepository } from "./suite.js"
 
@@ -188,6 +188,35 @@ export const runtime = (backend: Backend) =>
           yield* advance("1 hour", "10 minutes")
           yield* Fiber.join(fiber)
           expect(log.calls).toEqual(["done"])
+        })
+      ))
+
+    it.effect("a worker stopped while its claim is under way still ticks or releases the runs that claim leased", () =>
+      run((_, repository) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = pipeline("ClaimedAtStop", step("A", { onContinue: () => Effect.as(log.record("A"), Step.finish()) }))
+          const claiming = yield* Deferred.make<void>()
+          // a claim that has leased its runs but not yet returned when the worker is told to stop
+          const slow: Repository.Service = {
+            ...repository,
+            claim: (options) =>
+              Effect.zipLeft(
+                repository.claim(options),
+                Effect.zipRight(Deferred.succeed(claiming, undefined), Effect.sleep("5 seconds"))
+              )
+          }
+          const o = yield* Orchestrator.make([p]).pipe(Effect.provideService(Repository.Repository, slow))
+          const runId = yield* o.create(p)
+          const worker = yield* Effect.fork(Effect.scoped(o.worker({ gracePeriod: "2 seconds" })))
+          yield* Deferred.await(claiming)
+          const stopping = yield* Effect.fork(Fiber.interrupt(worker))
+          yield* advance("10 seconds", "1 second")
+          yield* Fiber.join(stopping)
+          const after = Option.getOrThrow(yield* repository.load(runId)).run
+          expect(after.lease_owner).toBeNull()
+          expect(after.status).toBe("finished")
+          expect(log.calls).toEqual(["A"])
         })
       ))
 
