@@ -209,8 +209,10 @@ export const make = (service: Service): Service => service
 
 /**
  * An in-memory repository with the same semantics as the SQL ones: atomic operations, version
- * checks, leases, an ordered set of active runs for the due query. For tests, and for pipelines
- * that need no durability. Each layer build is a fresh, empty store.
+ * checks, leases. It keeps the ids of the runs that have not ended in a set; the due query scans
+ * that set and sorts the due runs on every claim, so its cost grows with the runs that have not
+ * ended. For tests, and for pipelines that need no durability. Each layer build is a fresh, empty
+ * store.
  *
  * @since 0.1.0
  * @category layers
