@@ -10,8 +10,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect } from "effect"
 import { parseArgs } from "node:util"
 import { Orchestrator } from "prorch"
-import { shown } from "../shared/paths.js"
-import { ApprovalLive, DatabaseFile } from "./db.js"
+import { where } from "../shared/store.js"
+import { ApprovalLive, ApprovalStore } from "./db.js"
 import { approval, type Decision } from "./pipelines.js"
 
 const usage = "usage: npx tsx examples/approval/approve.ts <runId> [--reject] [--by name] [--note text]"
@@ -34,7 +34,7 @@ const program = Effect.gen(function*() {
       process.exitCode = 2
     })
   }
-  yield* Console.log(`database: ${shown(yield* DatabaseFile)}`)
+  yield* Console.log(`database: ${where(yield* ApprovalStore)}`)
   const decision: Decision = { approved: !values.reject, by: values.by, note: values.note }
   yield* Orchestrator.signal(runId, approval, decision)
   yield* Console.log(`signal sent to ${approval.name} of run ${runId}: ${JSON.stringify(decision)}`)

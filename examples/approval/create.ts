@@ -10,14 +10,14 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect } from "effect"
 import { Orchestrator } from "prorch"
-import { shown } from "../shared/paths.js"
-import { ApprovalLive, DatabaseFile } from "./db.js"
+import { where } from "../shared/store.js"
+import { ApprovalLive, ApprovalStore } from "./db.js"
 import { expenseApproval } from "./pipelines.js"
 
 const [employee = "ana", amount = "42.50"] = process.argv.slice(2)
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(yield* DatabaseFile)}`)
+  yield* Console.log(`database: ${where(yield* ApprovalStore)}`)
   const runId = yield* Orchestrator.start(expenseApproval, { input: { employee, amount: Number(amount) } })
   const run = yield* Orchestrator.get(runId)
   const waiting = run.steps.find((step) => step.name === run.currentStep)

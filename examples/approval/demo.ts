@@ -9,22 +9,21 @@
  *
  * With `--no-decision` the deadline is 3 seconds (unless `APPROVAL_DEADLINE` is set), so that the
  * durable timer fires during the demo. Exits with 0 when the run ended as the scenario expects
- * (finished, failed, cancelled). Each invocation starts from an empty database,
- * `examples/approval/data/demo.db` (deleted first; `PRORCH_DB` is not used here).
+ * (finished, failed, cancelled). Each invocation starts from an empty store of its own (see
+ * ../shared/store.ts): `examples/approval/data/demo.db`, deleted first, or with `PRORCH_PG_URL` set
+ * the schema `prorch_approval_demo`, dropped first (`PRORCH_DB` is not used here).
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { ConfigProvider, Console, Data, Effect, Layer } from "effect"
-import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { Orchestrator, type Run } from "prorch"
 import { report } from "../shared/drive.js"
-import { shown } from "../shared/paths.js"
-import { removeDatabase } from "../shared/sqlite.js"
+import { freshStore, where } from "../shared/store.js"
 import { withWorker } from "../shared/worker.js"
 import { layerOn } from "./db.js"
 import { approval, type Decision, expenseApproval } from "./pipelines.js"
 
-const file = fileURLToPath(new URL("./data/demo.db", import.meta.url))
+const store = freshStore("approval", "demo")
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -47,7 +46,7 @@ class UnexpectedEnd extends Data.TaggedError("UnexpectedEnd")<{ readonly expecte
 }
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(file)} (fresh)\n`)
+  yield* Console.log(`database: ${where(yield* store)}\n`)
   const runId = yield* Orchestrator.create(expenseApproval, { input: { employee: "ana", amount: 42.5 } })
   yield* Console.log(`created run ${runId}`)
 
@@ -79,6 +78,6 @@ const config = ConfigProvider.fromEnv().pipe(
 NodeRuntime.runMain(
   program.pipe(
     Effect.withConfigProvider(config),
-    Effect.provide(Layer.unwrapEffect(Effect.as(removeDatabase(file), layerOn(file))))
+    Effect.provide(Layer.unwrapEffect(Effect.map(store, layerOn)))
   )
 )

@@ -5,18 +5,19 @@
  * interval) or its deadline is due. Stops gracefully on Ctrl-C or SIGTERM.
  *
  * Options from the environment (`PRORCH_WORKER_CONCURRENCY`, `PRORCH_WORKER_POLL_INTERVAL`...),
- * the database file from `PRORCH_DB` (default `examples/approval/data/prorch.db`).
+ * the runs from the example's store (`db.ts`: PostgreSQL when `PRORCH_PG_URL` is set, else the
+ * SQLite file `PRORCH_DB`, default `examples/approval/data/prorch.db`).
  *
  *   npx tsx examples/approval/worker.ts
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect } from "effect"
-import { shown } from "../shared/paths.js"
+import { where } from "../shared/store.js"
 import { runWorker, watchRuns } from "../shared/worker.js"
-import { ApprovalLive, DatabaseFile } from "./db.js"
+import { ApprovalLive, ApprovalStore } from "./db.js"
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(yield* DatabaseFile)} (Ctrl-C or SIGTERM to stop)`)
+  yield* Console.log(`database: ${where(yield* ApprovalStore)} (Ctrl-C or SIGTERM to stop)`)
   // for display: a line when a run ends (the worker itself prints nothing per run)
   yield* Effect.fork(watchRuns)
   return yield* runWorker()

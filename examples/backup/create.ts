@@ -8,12 +8,12 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { Orchestrator } from "prorch"
-import { shown } from "../shared/paths.js"
-import { BackupLive, DatabaseFile } from "./db.js"
+import { where } from "../shared/store.js"
+import { BackupLive, BackupStore } from "./db.js"
 import { backup } from "./pipelines.js"
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(yield* DatabaseFile)}`)
+  yield* Console.log(`database: ${where(yield* BackupStore)}`)
   const runId = yield* Orchestrator.start(backup)
   const run = yield* Orchestrator.get(runId)
   yield* Console.log(`\nrun ${run.id} (${run.pipeline}): ${run.status}, current step ${run.currentStep ?? "none"}`)

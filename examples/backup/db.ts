@@ -1,21 +1,17 @@
 /**
- * The backup example's layer: the Orchestrator for the `backup` pipeline, with its runs persisted
- * in SQLite. The file is `examples/backup/data/prorch.db` (the folder is created if missing), or
- * the file named by the env var `PRORCH_DB`.
+ * The backup example's layer: the Orchestrator for the `backup` pipeline, with its runs in the store that
+ * the example's scripts share (see ../shared/store.ts): PostgreSQL when `PRORCH_PG_URL` is set,
+ * else the SQLite file `PRORCH_DB`, else `examples/backup/data/prorch.db` (the folder is created if missing).
  */
 import { Effect, Layer } from "effect"
-import { fileURLToPath } from "node:url"
-import { databaseFile, orchestratorOn } from "../shared/sqlite.js"
+import { orchestratorOn, sharedStore, type Store } from "../shared/store.js"
 import { backup } from "./pipelines.js"
 
-/** `examples/backup/data/prorch.db`, wherever the command runs from. */
-export const defaultFile = fileURLToPath(new URL("./data/prorch.db", import.meta.url))
+/** Where the scripts of this example keep their runs. */
+export const BackupStore = sharedStore("backup")
 
-/** The database file: `PRORCH_DB`, else `defaultFile`. */
-export const DatabaseFile = databaseFile(defaultFile)
+/** The Orchestrator for the backup pipeline on a store. */
+export const layerOn = (store: Store) => orchestratorOn([backup], store)
 
-/** The Orchestrator for the backup pipeline on a given SQLite file. */
-export const layerOn = (file: string) => orchestratorOn([backup], file)
-
-/** The Orchestrator for the backup pipeline on `DatabaseFile`. */
-export const BackupLive = Layer.unwrapEffect(Effect.map(DatabaseFile, layerOn))
+/** The Orchestrator for the backup pipeline on `BackupStore`. */
+export const BackupLive = Layer.unwrapEffect(Effect.map(BackupStore, layerOn))

@@ -8,11 +8,11 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { Orchestrator } from "prorch"
-import { shown } from "../shared/paths.js"
-import { BackupLive, DatabaseFile } from "./db.js"
+import { where } from "../shared/store.js"
+import { BackupLive, BackupStore } from "./db.js"
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(yield* DatabaseFile)}`)
+  yield* Console.log(`database: ${where(yield* BackupStore)}`)
   const summary = yield* Orchestrator.executePending()
   yield* Console.log(
     `\npass: ${summary.ticked} run(s) ticked: ${summary.finished} finished, ${summary.waiting} waiting, ` +

@@ -6,22 +6,21 @@
  *
  * The worker ticks the three runs concurrently; the transfer step's plain `Step.wait()` is
  * continued one `waitInterval` later (the worker's "next pass"; set to 500 ms here, so it takes
- * about a second). Each invocation starts from an empty database,
- * `examples/backup/data/worker-demo.db` (deleted first; `PRORCH_DB` is not used here).
+ * about a second). Each invocation starts from an empty store of its own (see ../shared/store.ts):
+ * `examples/backup/data/worker-demo.db`, deleted first, or with `PRORCH_PG_URL` set the schema
+ * `prorch_backup_worker_demo`, dropped first (`PRORCH_DB` is not used here).
  *
  *   npx tsx examples/backup/worker-demo.ts
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Data, Effect, Layer } from "effect"
-import { fileURLToPath } from "node:url"
 import { Orchestrator } from "prorch"
-import { shown } from "../shared/paths.js"
-import { removeDatabase } from "../shared/sqlite.js"
+import { freshStore, where } from "../shared/store.js"
 import { withWorker } from "../shared/worker.js"
 import { layerOn } from "./db.js"
 import { backup } from "./pipelines.js"
 
-const file = fileURLToPath(new URL("./data/worker-demo.db", import.meta.url))
+const store = freshStore("backup", "worker-demo")
 
 /** Some runs did not finish. */
 class RunsDidNotFinish extends Data.TaggedError("RunsDidNotFinish")<{ readonly statuses: ReadonlyArray<string> }> {
@@ -31,7 +30,7 @@ class RunsDidNotFinish extends Data.TaggedError("RunsDidNotFinish")<{ readonly s
 }
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(file)} (fresh)\n`)
+  yield* Console.log(`database: ${where(yield* store)}\n`)
   const runIds = yield* Effect.forEach([1, 2, 3], () => Orchestrator.create(backup))
   for (const id of runIds) yield* Console.log(`created run ${id}`)
 
@@ -50,6 +49,4 @@ const program = Effect.gen(function*() {
   }
 })
 
-NodeRuntime.runMain(
-  program.pipe(Effect.provide(Layer.unwrapEffect(Effect.as(removeDatabase(file), layerOn(file)))))
-)
+NodeRuntime.runMain(program.pipe(Effect.provide(Layer.unwrapEffect(Effect.map(store, layerOn)))))

@@ -9,8 +9,9 @@
  * otherwise), and it prints `worker: stopped`. Exit code 0.
  *
  * Options come from the environment (`PRORCH_WORKER_CONCURRENCY`, `PRORCH_WORKER_POLL_INTERVAL`,
- * `PRORCH_WORKER_GRACE_PERIOD`, `PRORCH_WORKER_WAIT_INTERVAL`...), the database file from `PRORCH_DB`
- * (default `examples/backup/data/prorch.db`, the file of `create.ts`). Besides the steps' own lines,
+ * `PRORCH_WORKER_GRACE_PERIOD`, `PRORCH_WORKER_WAIT_INTERVAL`...), the runs from the store of
+ * `create.ts` (`db.ts`: PostgreSQL when `PRORCH_PG_URL` is set, else the SQLite file `PRORCH_DB`,
+ * default `examples/backup/data/prorch.db`). Besides the steps' own lines,
  * it prints a `watch:` line when a run ends (`watchRuns`, which uses `Orchestrator.await`).
  *
  *   npx tsx examples/backup/worker.ts
@@ -18,12 +19,12 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect } from "effect"
-import { shown } from "../shared/paths.js"
+import { where } from "../shared/store.js"
 import { runWorker, watchRuns } from "../shared/worker.js"
-import { BackupLive, DatabaseFile } from "./db.js"
+import { BackupLive, BackupStore } from "./db.js"
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(yield* DatabaseFile)} (Ctrl-C or SIGTERM to stop)`)
+  yield* Console.log(`database: ${where(yield* BackupStore)} (Ctrl-C or SIGTERM to stop)`)
   // for display: a line when a run ends (the worker itself prints nothing per run)
   yield* Effect.fork(watchRuns)
   return yield* runWorker()

@@ -8,14 +8,14 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { Orchestrator } from "prorch"
-import { shown } from "../shared/paths.js"
-import { DatabaseFile, EmailLive } from "./db.js"
+import { where } from "../shared/store.js"
+import { EmailLive, EmailStore } from "./db.js"
 import { email } from "./pipelines.js"
 
 const campaign = process.argv[2] ?? "spring-sale"
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(yield* DatabaseFile)}`)
+  yield* Console.log(`database: ${where(yield* EmailStore)}`)
   const runId = yield* Orchestrator.start(email, { input: { campaign }, idempotencyKey: campaign })
   const run = yield* Orchestrator.get(runId)
   yield* Console.log(`\nrun ${run.id} (${run.pipeline}, input ${JSON.stringify(run.input)}): ${run.status}`)

@@ -1,21 +1,17 @@
 /**
- * The email example's layer: the Orchestrator for the `email` pipeline, with its runs persisted
- * in SQLite. The file is `examples/email/data/prorch.db` (the folder is created if missing), or
- * the file named by the env var `PRORCH_DB`.
+ * The email example's layer: the Orchestrator for the `email` pipeline, with its runs in the store that
+ * the example's scripts share (see ../shared/store.ts): PostgreSQL when `PRORCH_PG_URL` is set,
+ * else the SQLite file `PRORCH_DB`, else `examples/email/data/prorch.db` (the folder is created if missing).
  */
 import { Effect, Layer } from "effect"
-import { fileURLToPath } from "node:url"
-import { databaseFile, orchestratorOn } from "../shared/sqlite.js"
+import { orchestratorOn, sharedStore, type Store } from "../shared/store.js"
 import { email } from "./pipelines.js"
 
-/** `examples/email/data/prorch.db`, wherever the command runs from. */
-export const defaultFile = fileURLToPath(new URL("./data/prorch.db", import.meta.url))
+/** Where the scripts of this example keep their runs. */
+export const EmailStore = sharedStore("email")
 
-/** The database file: `PRORCH_DB`, else `defaultFile`. */
-export const DatabaseFile = databaseFile(defaultFile)
+/** The Orchestrator for the email pipeline on a store. */
+export const layerOn = (store: Store) => orchestratorOn([email], store)
 
-/** The Orchestrator for the email pipeline on a given SQLite file. */
-export const layerOn = (file: string) => orchestratorOn([email], file)
-
-/** The Orchestrator for the email pipeline on `DatabaseFile`. */
-export const EmailLive = Layer.unwrapEffect(Effect.map(DatabaseFile, layerOn))
+/** The Orchestrator for the email pipeline on `EmailStore`. */
+export const EmailLive = Layer.unwrapEffect(Effect.map(EmailStore, layerOn))

@@ -4,30 +4,25 @@
  * ended (at most 10), printing every status change, then the run's final status and history.
  * Exits with 0 only if the run finished.
  *
- * Each invocation starts from an empty database, `examples/email/data/drive.db` (deleted first;
- * `PRORCH_DB` is not used here).
+ * Each invocation starts from an empty store of its own (see ../shared/store.ts):
+ * `examples/email/data/drive.db`, deleted first, or with `PRORCH_PG_URL` set the schema
+ * `prorch_email_drive`, dropped first (`PRORCH_DB` is not used here).
  *
  *   npx tsx examples/email/drive.ts [campaign]
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
-import { fileURLToPath } from "node:url"
 import { startAndDrive } from "../shared/drive.js"
-import { shown } from "../shared/paths.js"
-import { removeDatabase } from "../shared/sqlite.js"
+import { freshStore, where } from "../shared/store.js"
 import { layerOn } from "./db.js"
 import { email } from "./pipelines.js"
 
-const file = fileURLToPath(new URL("./data/drive.db", import.meta.url))
+const store = freshStore("email", "drive")
 const campaign = process.argv[2] ?? "spring-sale"
 
 const program = Effect.gen(function*() {
-  yield* Console.log(process.env.PRORCH_PG_URL ? `database: PostgreSQL (PRORCH_PG_URL), schema ${process.env.PRORCH_PG_SCHEMA ?? "prorch"}
-` : `database: ${shown(file)} (fresh)
-`)
+  yield* Console.log(`database: ${where(yield* store)}\n`)
   yield* startAndDrive(email, { input: { campaign } })
 })
 
-NodeRuntime.runMain(
-  program.pipe(Effect.provide(Layer.unwrapEffect(Effect.as(removeDatabase(file), layerOn(file)))))
-)
+NodeRuntime.runMain(program.pipe(Effect.provide(Layer.unwrapEffect(Effect.map(store, layerOn)))))

@@ -7,11 +7,11 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { Orchestrator } from "prorch"
-import { shown } from "../shared/paths.js"
-import { DatabaseFile, EmailLive } from "./db.js"
+import { where } from "../shared/store.js"
+import { EmailLive, EmailStore } from "./db.js"
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(yield* DatabaseFile)}`)
+  yield* Console.log(`database: ${where(yield* EmailStore)}`)
   const summary = yield* Orchestrator.executePending()
   yield* Console.log(
     `\npass: ${summary.ticked} run(s) ticked: ${summary.finished} finished, ${summary.waiting} waiting, ` +

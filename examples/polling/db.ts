@@ -7,9 +7,9 @@
  * `NodeRuntime.runMain` does not accept): a missing service is a compile error, not a runtime
  * surprise.
  */
-import { Effect, Layer } from "effect"
-import { type Errors, Orchestrator, type Repository, SqliteRepository } from "prorch"
-import { ensureFolder } from "../shared/sqlite.js"
+import { Layer } from "effect"
+import { type Errors, Orchestrator, type Repository } from "prorch"
+import { repositoryOn, type Store } from "../shared/store.js"
 import { ExportService, layerSimulated } from "./ExportService.js"
 import { exportPipeline } from "./pipelines.js"
 
@@ -20,10 +20,6 @@ export const OrchestratorLayer: Layer.Layer<
   Repository.Repository | ExportService
 > = Orchestrator.layer([exportPipeline])
 
-/** Runs persisted in the SQLite file `file` (its folder is created if missing). */
-export const repositoryOn = (file: string) =>
-  Layer.unwrapEffect(Effect.as(ensureFolder(file), SqliteRepository.layer({ filename: file })))
-
-/** Everything provided: the SQLite repository and the simulated export service. */
-export const layerOn = (file: string) =>
-  OrchestratorLayer.pipe(Layer.provide(repositoryOn(file)), Layer.provide(layerSimulated()))
+/** Everything provided: the repository on `store` (SQLite or PostgreSQL) and the simulated export service. */
+export const layerOn = (store: Store) =>
+  OrchestratorLayer.pipe(Layer.provide(repositoryOn(store)), Layer.provide(layerSimulated()))

@@ -9,22 +9,22 @@
  *   4. poll 4: done → RunExport finishes, PublishLink runs, the run finishes
  *
  * Exits with 0 only if the run finished and its history shows the `retried` and `waited` events.
- * Each invocation starts from an empty database, `examples/polling/data/demo.db` (deleted first).
+ * Each invocation starts from an empty store of its own (see ../shared/store.ts):
+ * `examples/polling/data/demo.db`, deleted first, or with `PRORCH_PG_URL` set the schema
+ * `prorch_polling_demo`, dropped first.
  *
  *   npx tsx examples/polling/demo.ts
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Data, Effect, Layer } from "effect"
-import { fileURLToPath } from "node:url"
 import { Orchestrator } from "prorch"
 import { report } from "../shared/drive.js"
-import { shown } from "../shared/paths.js"
-import { removeDatabase } from "../shared/sqlite.js"
+import { freshStore, where } from "../shared/store.js"
 import { withWorker } from "../shared/worker.js"
 import { layerOn } from "./db.js"
 import { exportPipeline } from "./pipelines.js"
 
-const file = fileURLToPath(new URL("./data/demo.db", import.meta.url))
+const store = freshStore("polling", "demo")
 
 /** The run did not go as the demo expects. */
 class UnexpectedRun extends Data.TaggedError("UnexpectedRun")<{ readonly detail: string }> {
@@ -34,7 +34,7 @@ class UnexpectedRun extends Data.TaggedError("UnexpectedRun")<{ readonly detail:
 }
 
 const program = Effect.gen(function*() {
-  yield* Console.log(`database: ${shown(file)} (fresh)\n`)
+  yield* Console.log(`database: ${where(yield* store)}\n`)
   const runId = yield* Orchestrator.create(exportPipeline, { input: { dataset: "orders-2025" } })
   yield* Console.log(`created run ${runId}`)
 
@@ -49,6 +49,4 @@ const program = Effect.gen(function*() {
   }
 })
 
-NodeRuntime.runMain(
-  program.pipe(Effect.provide(Layer.unwrapEffect(Effect.as(removeDatabase(file), layerOn(file)))))
-)
+NodeRuntime.runMain(program.pipe(Effect.provide(Layer.unwrapEffect(Effect.map(store, layerOn)))))
