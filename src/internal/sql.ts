@@ -897,6 +897,9 @@ export const make = (
     signal: (signal, event, wake) =>
       write("signal", (exec) =>
         Effect.gen(function*() {
+          // the same signal again (a retry of a write whose reply was lost): it is stored already
+          const stored = yield* exec(`SELECT 1 AS found FROM ${signals} WHERE id = ?`, [signal.id])
+          if (stored.length > 0) return true
           const at = wake ? signal.created_at : Number.MAX_SAFE_INTEGER
           const updated = yield* exec(
             `UPDATE ${runs} SET pending_signals = pending_signals + 1, events = events + 1, ` +

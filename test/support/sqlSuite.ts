@@ -56,6 +56,70 @@ export const corruption = (backend: Backend & { readonly sql: NonNullable<Backen
           expect((yield* o.get(badRun)).status).toBe("finished")
         })
       ))
+
+    const N = Schema.Struct({ n: Schema.Number })
+    const produce = step("Produce", {
+      input: N,
+      output: Schema.Struct({ path: Schema.String }),
+      onContinue: (ctx) => Effect.succeed(Step.finish({ path: `/out/${ctx.input.n}` }))
+    })
+    const consume = step("Consume", {
+      needs: { produce },
+      onContinue: (ctx) => Effect.succeed(ctx.continuations === 0 ? Step.wait() : Step.finish())
+    })
+    const q = pipeline("CorruptibleOutput", { input: N }, produce, consume)
+
+    it.effect("a run whose stored step output no longer decodes is a typed error for that run; the others finish", () =>
+      withRepository(backend.fresh(), (orchestrator) =>
+        Effect.gen(function*() {
+          const o = yield* orchestrator([q])
+          const ids: Array<string> = []
+          for (let n = 0; n < 4; n++) ids.push(yield* o.start(q, { input: { n } }))
+          const [badShape, badJson, fine, alsoFine] = ids
+          // each run has finished Produce (its output stored) and waits in Consume, which needs it
+          expect((yield* o.get(badShape)).steps[0].output).toEqual({ path: "/out/0" })
+          expect((yield* o.get(badShape)).status).toBe("pending")
+          yield* backend.sql(
+            `UPDATE ${table("pipeline_steps")} SET output = '{"path": 42}' ` +
+              `WHERE pipeline_uuid = '${badShape}' AND name = 'Produce'`
+          )
+          yield* backend.sql(
+            `UPDATE ${table("pipeline_steps")} SET output = 'not json' ` +
+              `WHERE pipeline_uuid = '${badJson}' AND name = 'Produce'`
+          )
+
+          const summary = yield* o.executePending()
+          expect(summary.finished).toBe(2)
+          expect(summary.errors.map((e) => e.runId).sort()).toEqual([badShape, badJson].sort())
+          const byRun = new Map(summary.errors.map((e) => [e.runId, e.error]))
+          for (const id of [badShape, badJson]) {
+            expect(byRun.get(id)?._tag).toBe("DecodeError")
+            expect(byRun.get(id)?.message).toContain("output of step \"Produce\"")
+          }
+          for (const id of [fine, alsoFine]) expect((yield* o.get(id)).status).toBe("finished")
+
+          // nothing was lost: the broken runs are left as stored, and reading them is a typed error
+          for (const id of [badShape, badJson]) {
+            const read = yield* Effect.flip(o.get(id))
+            expect(read._tag).toBe("DecodeError")
+            expect(read.message).toContain("output of step \"Produce\"")
+          }
+
+          // repaired by hand, the run goes on from where it was
+          yield* backend.sql(
+            `UPDATE ${table("pipeline_steps")} SET output = '{"path": "/out/0"}' ` +
+              `WHERE pipeline_uuid = '${badShape}' AND name = 'Produce'`
+          )
+          yield* backend.sql(
+            `UPDATE ${table("pipelines")} SET lease_owner = NULL, lease_expires_at = NULL WHERE uuid = '${badShape}'`
+          )
+          const again = yield* o.executePending()
+          expect(again.finished).toBe(1)
+          const repaired = yield* o.get(badShape)
+          expect(repaired.status).toBe("finished")
+          expect(repaired.steps[0].output).toEqual({ path: "/out/0" })
+        })
+      ))
   })
 
 /** A write tried again after it committed (its reply was lost) is recognised, not applied twice. */
@@ -90,6 +154,23 @@ export const retriedWrites = (backend: Backend) =>
           expect(second._tag).toBe("VersionConflict")
           expect((yield* repository.history(runId)).filter((e) => e.type === "cancelled")).toHaveLength(1)
           expect(Option.getOrThrow(yield* repository.load(runId)).run.version).toBe(created.run.version + 1)
+        })
+      ))
+
+    it.effect("a signal repeated as it was: stored once, counted once, one history event", () =>
+      withRepository(backend.fresh(), (orchestrator, repository) =>
+        Effect.gen(function*() {
+          const o = yield* orchestrator([p])
+          const runId = yield* o.start(p)
+          const signal = { id: "signal-once", run_uuid: runId, step: "Wait", payload: "{}", created_at: 1 }
+          const event = { run_uuid: runId, at: 1, type: "signalled" as const, step: "Wait", attempt: 1, worker: "test", data: null }
+          expect(yield* repository.signal(signal, event, true)).toBe(true)
+          // the same write again, as a retry after a lost reply sends it: recognised, not an error
+          expect(yield* repository.signal(signal, event, true)).toBe(true)
+          const loaded = Option.getOrThrow(yield* repository.load(runId))
+          expect(loaded.signals.map((s) => s.id)).toEqual(["signal-once"])
+          expect(loaded.run.pending_signals).toBe(1)
+          expect((yield* repository.history(runId)).filter((e) => e.type === "signalled")).toHaveLength(1)
         })
       ))
   })
