@@ -2,7 +2,7 @@ import Database from "better-sqlite3"
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Effect, Layer, String as Str } from "effect"
+import { Duration, Effect, Layer, Schema, String as Str, TestClock } from "effect"
 import * as fs from "node:fs"
 import { Orchestrator, pipeline, SqliteRepository, step, Step } from "prorch"
 import { sqliteFile, tmpFile } from "./support/backends.js"
@@ -113,5 +113,46 @@ describe("a repository starting while another process writes to the file", () =>
       expect(run.status).toBe("finished")
       expect(app.n).toBe(1)
     })
+  })
+})
+
+describe("SqliteRepository.layer({ filename: \":memory:\" })", () => {
+  it.effect("an in-memory database migrates and runs a pipeline to its end, with its state and outputs", () => {
+    const fetch = step("Fetch", {
+      state: Schema.Struct({ tries: Schema.Number }),
+      output: Schema.Struct({ bytes: Schema.Number }),
+      onStart: () => Effect.succeed({ tries: 0 }),
+      onContinue: (ctx) =>
+        Effect.succeed(
+          ctx.state.tries < 2
+            ? Step.wait({ state: { tries: ctx.state.tries + 1 }, after: "1 minute" })
+            : Step.finish({ bytes: 42 })
+        )
+    })
+    const report = step("Report", {
+      needs: { fetch },
+      output: Schema.Struct({ line: Schema.String }),
+      onContinue: (ctx) => Effect.succeed(Step.finish({ line: `fetched ${ctx.outputs.fetch.bytes} bytes` }))
+    })
+    const p = pipeline("InMemory", fetch, report)
+    return Effect.gen(function*() {
+      const runId = yield* Orchestrator.start(p)
+      expect((yield* Orchestrator.get(runId)).status).toBe("pending")
+      // the run is read back from the same in-memory database by each pass
+      for (let pass = 0; pass < 2; pass++) {
+        yield* TestClock.adjust(Duration.minutes(1))
+        expect(yield* Orchestrator.executePending()).toMatchObject({ ticked: 1, errors: [] })
+      }
+      const view = yield* Orchestrator.get(runId)
+      expect(view.status).toBe("finished")
+      expect(view.steps.map((s) => s.status)).toEqual(["finished", "finished"])
+      expect(view.steps[0].state).toEqual({ tries: 2 })
+      expect(view.steps[0].output).toEqual({ bytes: 42 })
+      expect(view.steps[1].output).toEqual({ line: "fetched 42 bytes" })
+      expect((yield* Orchestrator.list({ pipeline: "InMemory" })).runs.map((r) => r.id)).toEqual([runId])
+      expect((yield* Orchestrator.history(runId)).at(-1)?.type).toBe("finished")
+    }).pipe(
+      Effect.provide(Orchestrator.layer([p]).pipe(Layer.provide(SqliteRepository.layer({ filename: ":memory:" }))))
+    )
   })
 })

@@ -423,6 +423,70 @@ export const behaviour = (backend: Backend) =>
         })
       ))
 
+    it.effect("durable timers: Step.wait({ until }) is due only once the clock has reached that instant", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          // two instants of the TestClock: 00:07:30, then an hour later
+          const first = new Date(7 * 60_000 + 30_000)
+          const second = new Date(first.getTime() + 60 * 60_000)
+          const deadline = step("Deadline", {
+            onContinue: (ctx) =>
+              Effect.as(
+                log.record("deadline"),
+                ctx.continuations === 0
+                  ? Step.wait({ until: first })
+                  : ctx.continuations === 1
+                  ? Step.wait({ until: second })
+                  : Step.finish()
+              )
+          })
+          const p = pipeline("Deadline", deadline)
+          const o = yield* orchestrator([p])
+          // started a minute in: the timer is the instant given, not a delay from now
+          yield* TestClock.adjust(Duration.minutes(1))
+          const runId = yield* o.start(p)
+          expect(log.count("deadline")).toBe(1)
+          let view = yield* o.get(runId)
+          expect(view.status).toBe("pending")
+          expect(view.wakeAt.getTime()).toBe(first.getTime())
+          expect(yield* o.executePending()).toMatchObject({ ticked: 0 })
+
+          // one millisecond before the instant: not due
+          yield* TestClock.setTime(first.getTime() - 1)
+          expect(yield* o.executePending()).toMatchObject({ ticked: 0 })
+          expect(log.count("deadline")).toBe(1)
+          expect((yield* o.tick(runId)).ranHandlers).toBe(false)
+          expect(log.count("deadline")).toBe(1)
+
+          // at the instant: due, continued, and waits for the next one
+          yield* TestClock.setTime(first.getTime())
+          expect(yield* o.executePending()).toMatchObject({ ticked: 1, waiting: 1, errors: [] })
+          expect(log.count("deadline")).toBe(2)
+          view = yield* o.get(runId)
+          expect(view.status).toBe("pending")
+          expect(view.wakeAt.getTime()).toBe(second.getTime())
+
+          yield* TestClock.setTime(second.getTime() - 1)
+          expect(yield* o.executePending()).toMatchObject({ ticked: 0 })
+          expect(log.count("deadline")).toBe(2)
+
+          // well after the instant: due, and the step and the run finish
+          yield* TestClock.setTime(second.getTime() + 5 * 60_000)
+          expect(yield* o.executePending()).toMatchObject({ ticked: 1, finished: 1, errors: [] })
+          expect(log.count("deadline")).toBe(3)
+          view = yield* o.get(runId)
+          expect(view.status).toBe("finished")
+          expect(statuses(view)).toEqual(["finished"])
+          const waited = (yield* o.history(runId)).filter((e) => e.type === "waited")
+          expect(waited.map((e) => e.data)).toEqual([
+            { until: first.toISOString() },
+            { until: second.toISOString() }
+          ])
+          expect(yield* o.executePending()).toMatchObject({ ticked: 0 })
+        })
+      ))
+
     it.effect("retries: attempts are persisted, each retry is a durable wake-up, exhausted retries fail with the last cause", () =>
       run((orchestrator) =>
         Effect.gen(function*() {
