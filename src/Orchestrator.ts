@@ -686,6 +686,8 @@ const makeService = (
       }
       if (Interpreter.hasChanges(d)) {
         yield* commit(true)
+        // the run waits: this process's idle workers plan their sleep by its wake-up time
+        if (wakeups.size > 0 && !isTerminal(d.run.status)) for (const f of wakeups) f(d.run.wake_at)
       } else {
         yield* repository.release({ runId, owner, version: lease.version })
       }

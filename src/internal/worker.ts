@@ -161,24 +161,21 @@ export const run = (args: {
     )
 
     const slots = yield* makeSlots(concurrency)
+    const clock = yield* Effect.clock
+    // "work now": a run created or signalled here, a run released...
     let woken = yield* Deferred.make<void>()
-    // a wake-up now, or at a time (pushed by the storage: a run of another worker becomes due soon)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    let timerAt = Number.POSITIVE_INFINITY
+    // "a run becomes due at a time": a wait committed here, or one pushed by the storage (a run of
+    // another worker due soon). While the worker sleeps, a time sooner than its deadline moves the
+    // deadline; while it works, the soonest is kept for its next sleep.
+    let soonest = Number.POSITIVE_INFINITY
+    let sleepingUntil = Number.NEGATIVE_INFINITY
+    let sooner = yield* Deferred.make<void>()
     const wakeNow = () => Deferred.unsafeDone(woken, Effect.void)
     const wakeAt = (at?: number) => {
-      const delay = at === undefined ? 0 : at - Date.now()
-      if (delay <= 0) return wakeNow()
-      if (at! >= timerAt) return
-      if (timer !== undefined) clearTimeout(timer)
-      timerAt = at!
-      timer = setTimeout(() => {
-        timer = undefined
-        timerAt = Number.POSITIVE_INFINITY
-        wakeNow()
-      }, delay)
+      if (at === undefined || at <= clock.unsafeCurrentTimeMillis()) return wakeNow()
+      if (at < soonest) soonest = at
+      if (at < sleepingUntil) Deferred.unsafeDone(sooner, Effect.void)
     }
-    yield* Effect.addFinalizer(() => Effect.sync(() => timer !== undefined && clearTimeout(timer)))
     yield* args.registerWakeup(wakeAt)
     const pushed = args.repository.wakeups
     if (pushed !== undefined) {
@@ -217,11 +214,21 @@ export const run = (args: {
         Effect.orElseSucceed(() => Option.none<number>())
       )
       if (Option.isSome(next)) deadline = Math.min(deadline, next.value)
-      const sleep = Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sleep(Math.max(0, deadline - at)))
-      yield* Effect.raceFirst(Deferred.await(woken), sleep)
-      if (yield* Deferred.isDone(woken)) {
-        woken = yield* Deferred.make<void>()
-        yield* delays.reset
+      while (true) {
+        deadline = Math.min(deadline, soonest)
+        soonest = Number.POSITIVE_INFINITY
+        sleepingUntil = deadline
+        const sleep = Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sleep(Math.max(0, deadline - at)))
+        yield* Effect.raceFirst(Effect.raceFirst(Deferred.await(woken), Deferred.await(sooner)), sleep)
+        sleepingUntil = Number.NEGATIVE_INFINITY
+        if (yield* Deferred.isDone(sooner)) sooner = yield* Deferred.make<void>()
+        if (yield* Deferred.isDone(woken)) {
+          woken = yield* Deferred.make<void>()
+          yield* delays.reset
+          break
+        }
+        // the deadline came, or a sooner one (then sleep again, until it)
+        if ((yield* Clock.currentTimeMillis) >= deadline && soonest === Number.POSITIVE_INFINITY) break
       }
     }
   }).pipe(

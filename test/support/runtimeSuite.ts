@@ -1,11 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import {
+  Clock,
   ConfigProvider,
   Deferred,
   Duration,
   Effect,
   Exit,
   Fiber,
+  HashMap,
   Logger,
   Option,
   Schedule,
@@ -127,6 +129,112 @@ export const runtime = (backend: Backend) =>
           )
           yield* advance("5 seconds")
           expect(maxInFlight).toBe(2)
+        })
+      ))
+
+    /** the repository, noting the time of each claim (each poll of a worker) */
+    const countingClaims = (repository: Repository.Service) => {
+      const polls: Array<number> = []
+      const service: Repository.Service = {
+        ...repository,
+        claim: (options) =>
+          Effect.zipRight(
+            Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void polls.push(now))),
+            repository.claim(options)
+          )
+      }
+      return { polls, service }
+    }
+
+    it.effect("an idle worker polls from minPollInterval, doubling up to pollInterval, and at once after work", () =>
+      run((_, repository) =>
+        Effect.gen(function*() {
+          const p = pipeline("Polled", step("A", { onContinue: () => Effect.succeed(Step.finish()) }))
+          const { polls, service } = countingClaims(repository)
+          const o = yield* Orchestrator.make([p]).pipe(Effect.provideService(Repository.Repository, service))
+          const t0 = yield* Clock.currentTimeMillis
+          yield* Effect.forkScoped(o.worker({ minPollInterval: "100 millis", pollInterval: "1 second" }))
+          yield* advance("3600 millis")
+          expect(polls.map((t) => t - t0)).toEqual([0, 100, 300, 700, 1500, 2500, 3500])
+          // a run created here wakes the worker at once; having found work, it polls again at once,
+          // then backs off from the start
+          polls.length = 0
+          const runId = yield* o.create(p)
+          yield* advance("400 millis")
+          expect((yield* o.get(runId)).status).toBe("finished")
+          // (a pass that found work claims until a claim finds nothing, then the next pass starts)
+          expect(polls.map((t) => t - t0)).toEqual([3600, 3600, 3600, 3700, 3900])
+        })
+      ))
+
+    it.effect("a worker's own idle schedule, cut short by the next durable timer", () =>
+      run((_, repository) =>
+        Effect.gen(function*() {
+          const p = pipeline(
+            "Scheduled",
+            step("A", {
+              onContinue: (ctx) =>
+                Effect.succeed(ctx.continuations === 0 ? Step.wait({ after: Duration.seconds(2) }) : Step.finish())
+            })
+          )
+          const { polls, service } = countingClaims(repository)
+          const o = yield* Orchestrator.make([p]).pipe(Effect.provideService(Repository.Repository, service))
+          const t0 = yield* Clock.currentTimeMillis
+          const runId = yield* o.create(p)
+          yield* Effect.forkScoped(o.worker({ schedule: Schedule.spaced("5 seconds") }))
+          yield* advance("8 seconds")
+          expect((yield* o.get(runId)).status).toBe("finished")
+          // work at 0 (the wait), the timer at 2 s rather than the schedule's 5 s, then every 5 s
+          expect(polls.map((t) => t - t0)).toEqual([0, 0, 0, 2000, 2000, 2000, 7000])
+        })
+      ))
+
+    it.effect("in a worker, a plain Step.wait() is continued waitInterval later", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const continued: Array<number> = []
+          const p = pipeline(
+            "Spaced",
+            step("A", {
+              onContinue: (ctx) =>
+                Effect.flatMap(Clock.currentTimeMillis, (now) => {
+                  continued.push(now)
+                  return Effect.succeed(ctx.continuations < 2 ? Step.wait() : Step.finish())
+                })
+            })
+          )
+          const o = yield* orchestrator([p])
+          const t0 = yield* Clock.currentTimeMillis
+          const runId = yield* o.create(p)
+          yield* Effect.forkScoped(o.worker({ waitInterval: "3 seconds", pollInterval: "10 seconds" }))
+          yield* advance("7 seconds")
+          expect(continued.map((t) => t - t0)).toEqual([0, 3000, 6000])
+          expect((yield* o.get(runId)).status).toBe("finished")
+        })
+      ))
+
+    it.effect("a worker's logs, its own and its handlers', carry its owner id", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const entries: Array<{ readonly message: string; readonly worker: unknown }> = []
+          const logger = Logger.make(({ annotations, message }) => {
+            entries.push({
+              message: Array.isArray(message) ? message.map(String).join(" ") : String(message),
+              worker: Option.getOrUndefined(HashMap.get(annotations, "worker"))
+            })
+          })
+          const p = pipeline(
+            "Logged",
+            step("A", { onContinue: () => Effect.as(Effect.logInfo("hello from the handler"), Step.finish()) })
+          )
+          const o = yield* orchestrator([p])
+          const runId = yield* o.create(p)
+          yield* Effect.forkScoped(o.worker()).pipe(Effect.provide(Logger.add(logger)))
+          yield* advance("1 second")
+          expect((yield* o.get(runId)).status).toBe("finished")
+          const of = (text: string) => entries.filter((e) => e.message.includes(text)).map((e) => e.worker)
+          expect(of("worker started")).toEqual([o.owner])
+          expect(of("hello from the handler")).toEqual([o.owner])
         })
       ))
 
