@@ -5,7 +5,7 @@
 import { execSync } from "node:child_process"
 import * as fs from "node:fs"
 import pg from "pg"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Fiber, Layer, Redacted, Schema } from "effect"
 import { describe, expect, inject, it } from "vitest"
 import { Orchestrator, PgRepository, pipeline, step, Step } from "prorch"
 import { pgSchema, tmpFile } from "./support/backends.js"
@@ -103,6 +103,148 @@ if (url === null) {
       expect(result.timed.endedAt!.getTime()).toBeGreaterThanOrEqual(result.timed.createdAt.getTime() + 1500)
       expect(result.lateness).toBeLessThan(5_000)
     }, 60_000)
+
+    /**
+     * The other wake-ups, each sent by one orchestrator (with a pool of its own, as another process
+     * would have) to an idle worker of another that polls every 30 seconds only: picked up in well
+     * under 30 seconds, only a notification can explain it (without one, the pick-up would come at
+     * the worker's next poll, some 27 seconds or more after the event).
+     */
+    const idle = { pollInterval: "30 seconds", minPollInterval: "30 seconds" } as const
+    /** well under the 30 seconds of `idle`, with room for a loaded machine */
+    const prompt = 10_000
+    const sides = (schema: string, p: Parameters<typeof Orchestrator.layer>[0], other: Orchestrator.Options = {}) => {
+      const repository = () => PgRepository.layer({ url: Redacted.make(url), schema })
+      return {
+        workerSide: Orchestrator.layer(p, { owner: "worker" }).pipe(Layer.provide(repository())),
+        otherSide: Orchestrator.layer(p, { owner: "other", ...other }).pipe(Layer.provide(repository()))
+      }
+    }
+    /** the worker that ran the last `continued` of a run */
+    const continuedBy = (o: Orchestrator.Service, runId: string) =>
+      Effect.map(o.history(runId), (events) => events.filter((event) => event.type === "continued").at(-1)?.worker)
+
+    it("an idle worker is woken by NOTIFY when another process signals the run's current step", async () => {
+      const schema = pgSchema(inject("pgRunId"))
+      const received: Array<string> = []
+      let waits = 0
+      const approval = step("Approval", {
+        signal: Schema.String,
+        onContinue: (ctx) =>
+          Effect.sync(() => {
+            if (ctx.signals.length === 0) {
+              waits++
+              // a timer far beyond the poll: only the signal can make the run due sooner
+              return Step.wait({ after: "10 minutes" })
+            }
+            received.push(...ctx.signals)
+            return Step.finish()
+          })
+      })
+      const p = pipeline("Signalled", approval)
+      const { otherSide, workerSide } = sides(schema, [p])
+
+      const program = Effect.gen(function*() {
+        const worker = Context.get(yield* Layer.build(workerSide), Orchestrator.Orchestrator)
+        const other = Context.get(yield* Layer.build(otherSide), Orchestrator.Orchestrator)
+        const runId = yield* other.create(p)
+        yield* Effect.forkScoped(worker.worker(idle))
+        // the worker takes the run, its step waits; then the worker has nothing to do, and sleeps
+        // (its commit is in: the run is due in 10 minutes)
+        while ((yield* other.get(runId)).wakeAt.getTime() < Date.now() + 60_000) yield* Effect.sleep("50 millis")
+        yield* Effect.sleep("1 second")
+        const sent = Date.now()
+        yield* other.signal(runId, approval, "approved")
+        const done = yield* worker.await(runId).pipe(Effect.timeout("45 seconds"))
+        return { done, latency: done.endedAt!.getTime() - sent, by: yield* continuedBy(other, runId) }
+      })
+      const result = await Effect.runPromise(Effect.scoped(program))
+      console.log(`[pg notify] signal: the waiting step was continued ${result.latency} ms after the signal`)
+      expect(result.done.status).toBe("finished")
+      expect(received).toEqual(["approved"])
+      expect(waits).toBe(1)
+      expect(result.by).toBe("worker")
+      expect(result.latency).toBeLessThan(prompt)
+    }, 90_000)
+
+    it("an idle worker is woken by NOTIFY, on time, for a timer set by a step in another process", async () => {
+      const schema = pgSchema(inject("pgRunId"))
+      const calls: Array<number> = []
+      const p = pipeline(
+        "Paused",
+        step("Pause", {
+          onContinue: () =>
+            Effect.sync(() => {
+              calls.push(Date.now())
+              return calls.length === 1 ? Step.wait({ after: "1.5 seconds" }) : Step.finish()
+            })
+        })
+      )
+      const { otherSide, workerSide } = sides(schema, [p])
+
+      const program = Effect.gen(function*() {
+        const worker = Context.get(yield* Layer.build(workerSide), Orchestrator.Orchestrator)
+        const other = Context.get(yield* Layer.build(otherSide), Orchestrator.Orchestrator)
+        yield* Effect.forkScoped(worker.worker(idle))
+        // the worker finds nothing due and no timer: it sleeps for 30 seconds
+        yield* Effect.sleep("1 second")
+        // the other process runs the first tick itself: its step answers wait 1.5 seconds, and the
+        // commit that releases the run is the only thing that can tell the sleeping worker
+        const runId = yield* other.start(p)
+        const done = yield* worker.await(runId).pipe(Effect.timeout("45 seconds"))
+        return { done, by: yield* continuedBy(other, runId) }
+      })
+      const result = await Effect.runPromise(Effect.scoped(program))
+      expect(calls).toHaveLength(2)
+      const lateness = calls[1] - (calls[0] + 1500)
+      console.log(`[pg notify] timer: continued ${lateness} ms after it was due`)
+      expect(result.done.status).toBe("finished")
+      expect(result.by).toBe("worker")
+      // not early (the timer holds), and not at the next poll
+      expect(lateness).toBeGreaterThanOrEqual(0)
+      expect(lateness).toBeLessThan(prompt)
+    }, 90_000)
+
+    it("runs released by a worker stopping in another process are picked up at once by an idle worker", async () => {
+      const schema = pgSchema(inject("pgRunId"))
+      const calls: Array<number> = []
+      const p = pipeline(
+        "Released",
+        step("Stuck", {
+          onContinue: () =>
+            Effect.suspend(() => {
+              calls.push(Date.now())
+              // the first call outlasts the grace period of the worker that stops
+              return calls.length === 1 ? Effect.never : Effect.succeed(Step.finish())
+            })
+        })
+      )
+      // the stopping worker's lease would hold the run for a minute: only its release frees it sooner
+      const { otherSide, workerSide } = sides(schema, [p], { leaseDuration: "1 minute" })
+
+      const program = Effect.gen(function*() {
+        const worker = Context.get(yield* Layer.build(workerSide), Orchestrator.Orchestrator)
+        const other = Context.get(yield* Layer.build(otherSide), Orchestrator.Orchestrator)
+        const runId = yield* other.create(p)
+        const stopping = yield* Effect.fork(Effect.scoped(other.worker({ ...idle, gracePeriod: "1 second" })))
+        while (calls.length === 0) yield* Effect.sleep("50 millis")
+        // the idle worker finds the run leased, and sleeps for 30 seconds
+        yield* Effect.forkScoped(worker.worker(idle))
+        yield* Effect.sleep("1 second")
+        // the other worker stops: after its grace period it interrupts the tick and releases the run
+        yield* Fiber.interrupt(stopping)
+        const stopped = Date.now()
+        const done = yield* worker.await(runId).pipe(Effect.timeout("45 seconds"))
+        return { done, stopped, by: yield* continuedBy(other, runId) }
+      })
+      const result = await Effect.runPromise(Effect.scoped(program))
+      expect(calls).toHaveLength(2)
+      const latency = calls[1] - result.stopped
+      console.log(`[pg notify] release: picked up ${latency} ms after the other worker stopped`)
+      expect(result.done.status).toBe("finished")
+      expect(result.by).toBe("worker")
+      expect(latency).toBeLessThan(prompt)
+    }, 90_000)
 
     it("workers starting at once on a new schema migrate it once (under the advisory lock)", async () => {
       const schema = pgSchema(inject("pgRunId"))
