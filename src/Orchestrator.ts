@@ -299,6 +299,8 @@ interface Lease {
   version: number
   expiresAt: number
   lost: boolean
+  /** lost to a `cancel` of this process: the tick ends quietly, the run being cancelled */
+  cancelled: boolean
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
 }
 
@@ -499,6 +501,7 @@ const makeService = (
     version: snapshot.run.version,
     expiresAt: snapshot.run.lease_expires_at ?? 0,
     lost: false,
+    cancelled: false,
     fiber
   })
 
@@ -585,6 +588,15 @@ const makeService = (
         }
       }
 
+      /**
+       * The tick stops without writing: its run was cancelled by this process (the tick's outcome
+       * is the cancelled run), or its lease was found taken (`LeaseLost`).
+       */
+      const stopped = (ran: boolean): Effect.Effect<TickOutcome, LeaseLost> =>
+        lease.cancelled
+          ? Effect.succeed({ runId, status: "cancelled", ranHandlers: ran })
+          : Effect.fail(new LeaseLost({ runId, owner }))
+
       /** a failed call: schedule its retry, or fail the step; whether the tick should stop */
       const failed = (cs: CompiledStep, handler: "onStart" | "onContinue", cause: Cause.Cause<unknown>) => {
         const now = clock.unsafeCurrentTimeMillis()
@@ -613,7 +625,7 @@ const makeService = (
         // a step's handlers are about to run: what earlier steps did is committed first
         if (Interpreter.hasChanges(d)) yield* commit(false)
         // a run cancelled (or a lease lost) since then: no handler of it starts
-        if (lease.lost) return yield* new LeaseLost({ runId, owner })
+        if (lease.lost) return yield* stopped(ranHandlers)
         const cs = compiled.steps[decision.index]
         ranHandlers = true
         if (decision._tag === "Start") {
@@ -636,7 +648,7 @@ const makeService = (
           d = Interpreter.started(d, cs.index, state.right, actor())
         }
         // onContinue: right after onStart, or for a pending step
-        if (lease.lost) return yield* new LeaseLost({ runId, owner })
+        if (lease.lost) return yield* stopped(true)
         const step = d.steps[cs.index]
         const state = cs.state.decode(step.state)
         if (Either.isLeft(state)) {
@@ -758,7 +770,12 @@ const makeService = (
         Effect.onExit((exit) => {
           if (Exit.isSuccess(exit)) return report(Either.right(exit.value))
           if (Exit.isInterrupted(exit)) {
-            return lease.lost ? report(Either.left(new LeaseLost({ runId, owner }))) : Effect.void
+            if (!lease.lost) return Effect.void
+            return report(
+              lease.cancelled
+                ? Either.right({ runId, status: "cancelled", ranHandlers: true })
+                : Either.left(new LeaseLost({ runId, owner }))
+            )
           }
           const failure = Cause.failureOption(exit.cause)
           return Option.isSome(failure) ? report(Either.left(failure.value)) : Effect.void
@@ -1136,6 +1153,7 @@ const makeService = (
           const lease = held.get(runId)
           if (lease === undefined) return Effect.void
           lease.lost = true
+          lease.cancelled = true
           return lease.fiber === undefined ? Effect.void : Fiber.interruptFork(lease.fiber)
         })
       )

@@ -492,7 +492,7 @@ export const runtime = (backend: Backend) =>
         })
       ))
 
-    it.effect("cancel during an in-flight tick: the tick's next commit is refused and no later handler runs", () =>
+    it.effect("cancel during an in-flight onContinue: the handler is interrupted and no later handler runs", () =>
       run((orchestrator) =>
         Effect.gen(function*() {
           const log = recorder()
@@ -510,7 +510,34 @@ export const runtime = (backend: Backend) =>
           yield* o.cancel(runId)
           yield* advance("11 seconds", "1 second")
           const summary = yield* Fiber.join(pass)
-          // the tick notices, by its lease renewal (and stops the handler) or by its next commit
+          // the tick is stopped at once, and ends with its run cancelled
+          expect(summary.errors).toEqual([])
+          expect(summary.cancelled).toBe(1)
+          expect(log.calls).toEqual([])
+          expect((yield* o.get(runId)).status).toBe("cancelled")
+        })
+      ))
+
+    it.effect("cancel from another orchestrator during an in-flight tick: its next commit is refused, no later handler runs", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = pipeline(
+            "CancelElsewhere",
+            step("Slow", {
+              onContinue: () => Effect.as(Effect.zipRight(Effect.sleep("10 seconds"), log.record("Slow")), Step.finish())
+            }),
+            step("Next", { onStart: () => log.record("Next.onStart") })
+          )
+          const o = yield* orchestrator([p])
+          const operator = yield* orchestrator([p])
+          const runId = yield* o.create(p)
+          const pass = yield* Effect.fork(o.executePending())
+          yield* settle
+          yield* operator.cancel(runId)
+          yield* advance("11 seconds", "1 second")
+          const summary = yield* Fiber.join(pass)
+          // the tick notices by its lease renewal (which stops the handler) or by its next commit
           expect(summary.errors).toHaveLength(1)
           expect(["VersionConflict", "LeaseLost"]).toContain(summary.errors[0].error._tag)
           expect(log.count("Next.onStart")).toBe(0)
@@ -536,7 +563,9 @@ export const runtime = (backend: Backend) =>
           yield* o.cancel(runId)
           yield* advance("11 seconds", "1 second")
           const summary = yield* Fiber.join(pass)
-          expect(summary.errors.map((e) => e.error._tag)).toEqual(["LeaseLost"])
+          // the tick ends with its run cancelled, not as an error
+          expect(summary.errors).toEqual([])
+          expect(summary.cancelled).toBe(1)
           expect(log.calls).toEqual([])
           const view = yield* o.get(runId)
           expect(view.status).toBe("cancelled")
