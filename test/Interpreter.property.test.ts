@@ -16,6 +16,9 @@
  *   last commit (what a lost lease or a killed process does).
  * Between ticks time advances (sometimes not far enough: the run sleeps) and an operator may cancel
  * the run or, in the retry property, retry a failed run.
+ *
+ * The model can drift from the real loop: test/Orchestrator.property.test.ts drives the real
+ * orchestrator with random outcomes too.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
