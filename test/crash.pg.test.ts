@@ -1,4 +1,5 @@
 import { describe, expect, inject, it } from "vitest"
+import { crashPoints } from "./fixtures/crashPipeline.js"
 import { pgSchema, tmpFile } from "./support/backends.js"
 import { runHarness } from "./support/harness.js"
 
@@ -25,6 +26,8 @@ if (url === null) {
       })
       expect(result.problems).toEqual([])
       expect(result.kills + result.crashes).toBeGreaterThan(5)
+      // every crash point fired (the harness designates each in turn to a new worker until it has)
+      for (const point of crashPoints) expect(result.crashPoints.get(point) ?? 0, point).toBeGreaterThan(0)
       expect(result.calls.some((call) => call.ended_at === null)).toBe(true)
       // runs held by killed workers were taken over once their lease expired
       const takeovers = [...result.histories.values()].flat().filter((e) => e.type === "lease_lost")

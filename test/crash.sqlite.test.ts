@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest"
+import { crashPoints } from "./fixtures/crashPipeline.js"
 import { tmpFile } from "./support/backends.js"
 import { runHarness } from "./support/harness.js"
 
@@ -18,6 +19,8 @@ describe("real worker processes on one SQLite file", () => {
     })
     expect(result.problems).toEqual([])
     expect(result.kills + result.crashes).toBeGreaterThan(5)
+    // every crash point fired (the harness designates each in turn to a new worker until it has)
+    for (const point of crashPoints) expect(result.crashPoints.get(point) ?? 0, point).toBeGreaterThan(0)
     // the harness did crash workers inside handlers: some handler calls never ended
     expect(result.calls.some((call) => call.ended_at === null)).toBe(true)
     const statuses = new Map<string, number>()

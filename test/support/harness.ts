@@ -9,7 +9,7 @@ import { Effect, Layer, ManagedRuntime, Schedule } from "effect"
 import type { ChildProcess } from "node:child_process"
 import { Orchestrator, type Run } from "prorch"
 import { repositoryLayer } from "../fixtures/backendLayer.js"
-import { crashPipeline, expectedStatus } from "../fixtures/crashPipeline.js"
+import { type CrashPoint, crashPipeline, crashPoints, expectedStatus } from "../fixtures/crashPipeline.js"
 import { spawnTs } from "./process.js"
 
 export interface HarnessOptions {
@@ -19,7 +19,11 @@ export interface HarnessOptions {
   readonly callsDir: string
   readonly runs: number
   readonly workers: number
-  /** probability of a self-inflicted SIGKILL at each crash point in the workers */
+  /**
+   * probability of a self-inflicted SIGKILL at each crash point in the workers; when above 0, each
+   * new worker is also given a crash point that has not fired yet (in turn), at which it kills
+   * itself at one of its first three opportunities, so that every point fires in the run
+   */
   readonly crashRate: number
   /** SIGKILL a random worker every so many milliseconds (a random pick in the range), or never */
   readonly killEvery?: readonly [number, number] | undefined
@@ -52,6 +56,8 @@ export interface HarnessResult {
   readonly deaths: ReadonlyMap<number, number>
   readonly kills: number
   readonly crashes: number
+  /** how many times each crash point fired (as the workers recorded it before they died) */
+  readonly crashPoints: ReadonlyMap<CrashPoint, number>
   readonly elapsedMs: number
   readonly problems: ReadonlyArray<string>
   /** what the workers wrote (their logs) */
@@ -81,19 +87,39 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
   const deaths = new Map<number, number>()
   let kills = 0
   let crashes = 0
+  const fired = new Map<CrashPoint, number>()
+  /** the crash points designated to the live workers */
+  const designated = new Map<number, CrashPoint>()
+  /** the next crash point to designate: the first, in turn, that has not fired and no live worker holds */
+  let turn = 0
+  const nextDesignated = (): CrashPoint | undefined => {
+    if (options.crashRate <= 0) return undefined
+    const held = new Set(designated.values())
+    for (let i = 0; i < crashPoints.length; i++) {
+      const point = crashPoints[(turn + i) % crashPoints.length]
+      if (!fired.has(point) && !held.has(point)) {
+        turn = (turn + i + 1) % crashPoints.length
+        return point
+      }
+    }
+    return undefined
+  }
   let workerCount = 0
   let stopping = false
   let allOutput = ""
 
   const spawnWorker = () => {
     const owner = `worker-${++workerCount}`
+    const point = nextDesignated()
     const child = spawnTs("test/fixtures/crashWorker.ts", [options.backend, options.callsDir, owner], {
       PRORCH_CRASH_RATE: String(options.crashRate),
+      PRORCH_CRASH_AT: point ?? "",
       PRORCH_CONCURRENCY: String(options.concurrency),
       PRORCH_LEASE: options.lease
     })
     const pid = child.pid!
     children.set(pid, child)
+    if (point !== undefined) designated.set(pid, point)
     let stderr = ""
     child.stderr!.on("data", (chunk) => (stderr += chunk))
     child.stdout!.on("data", (chunk) => (allOutput += chunk))
@@ -101,9 +127,12 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
       allOutput += stderr
       deaths.set(pid, Date.now())
       children.delete(pid)
-      if (signal === "SIGKILL") {
-        if (stderr.includes("crashing at")) crashes++
-      } else if (!stopping) {
+      designated.delete(pid)
+      for (const point of crashesOf(path.join(options.callsDir, `${owner}.sqlite`))) {
+        fired.set(point, (fired.get(point) ?? 0) + 1)
+        crashes++
+      }
+      if (signal !== "SIGKILL" && !stopping) {
         log(`worker ${owner} exited with ${code ?? signal}: ${stderr.slice(-2000)}`)
       }
       if (!stopping) spawnWorker()
@@ -142,7 +171,8 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
     await Promise.all(exits)
   }
   const elapsedMs = Date.now() - started
-  log(`all runs ended in ${elapsedMs} ms; ${kills} kills, ${crashes} self-crashes, ${workerCount} worker processes`)
+  const byPoint = crashes === 0 ? "" : ` (${crashPoints.map((point) => `${point}: ${fired.get(point) ?? 0}`).join(", ")})`
+  log(`all runs ended in ${elapsedMs} ms; ${kills} kills, ${crashes} self-crashes${byPoint}, ${workerCount} worker processes`)
 
   const runs: Array<Run.RunView> = []
   const histories = new Map<string, ReadonlyArray<{ type: string; step: string | null; worker: string | null }>>()
@@ -166,9 +196,29 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
     deaths,
     kills,
     crashes,
+    crashPoints: fired,
     elapsedMs,
     problems: check(runs, histories, rows, deaths),
     output: allOutput
+  }
+}
+
+/**
+ * the crash points a dead worker recorded in its side table: none if it died before making the
+ * table (a worker killed while it started may have left no file, or one that does not open yet)
+ */
+const crashesOf = (file: string): Array<CrashPoint> => {
+  let db: Database.Database | undefined
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true })
+    const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'crashes'").get()
+    return table === undefined
+      ? []
+      : (db.prepare("SELECT point FROM crashes ORDER BY rowid").all() as Array<{ point: CrashPoint }>).map((row) => row.point)
+  } catch {
+    return []
+  } finally {
+    db?.close()
   }
 }
 
