@@ -343,8 +343,14 @@ export const runtime = (backend: Backend) =>
             Effect.gen(function*() {
               const run = Option.getOrThrow(yield* repository.load(runId)).run
               expect(run.lease_owner).toBe(o.owner)
+              // the thief holds it for an hour: no worker of this test may claim it back meanwhile
               yield* repository.commit({
-                run: { ...run, lease_owner: "thief", version: run.version + 1 },
+                run: {
+                  ...run,
+                  lease_owner: "thief",
+                  lease_expires_at: (yield* Clock.currentTimeMillis) + 3_600_000,
+                  version: run.version + 1
+                },
                 steps: [],
                 events: [],
                 expectedVersion: run.version,
