@@ -88,8 +88,11 @@ if (url === null) {
   describe("PgRepository.layerConfig and layerClient", () => {
     it.effect("layerConfig reads the URL, the schema and the pool size from a ConfigProvider", () => {
       const schema = pgSchema(inject("pgRunId"))
+      // a connection name of its own (in the URL, which pg prefers to the layer's default name), so
+      // that the count below sees this pool only, not those of the test files running beside it
+      const name = `prorch-${schema}`.slice(0, 63)
       const repository = configLayer({
-        PRORCH_PG_URL: url,
+        PRORCH_PG_URL: `${url}${url.includes("?") ? "&" : "?"}application_name=${name}`,
         PRORCH_PG_SCHEMA: schema,
         PRORCH_PG_MAX_CONNECTIONS: "2"
       })
@@ -113,9 +116,9 @@ if (url === null) {
               concurrency: "unbounded"
             })
             const [{ n }] = yield* query(
-              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'prorch' " +
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $2 " +
                 "AND datname = current_database() AND backend_start >= $1",
-              [since]
+              [since, name]
             )
             return { ids, n: n as number }
           })
