@@ -421,8 +421,9 @@ const makeService = (
   const held = new Map<string, Lease>()
   const wakeups = new Set<(at?: number) => void>()
 
-  const wake = () => {
-    for (const f of wakeups) f()
+  /** tell this process's workers that a run is due: now, or at `at` (epoch milliseconds) */
+  const wake = (at?: number) => {
+    for (const f of wakeups) f(at)
   }
 
   const notifyEnded = (runId: string) => {
@@ -495,6 +496,15 @@ const makeService = (
   }
 
   // --- ticks -------------------------------------------------------------------
+
+  /**
+   * How a tick whose lease is lost ends, without writing: with its run cancelled, when a `cancel`
+   * of this process took the lease; else with `LeaseLost`.
+   */
+  const stopped = (runId: string, lease: Lease, ranHandlers: boolean): Either.Either<TickOutcome, LeaseLost> =>
+    lease.cancelled
+      ? Either.right({ runId, status: "cancelled", ranHandlers })
+      : Either.left(new LeaseLost({ runId, owner }))
 
   /** the lease of a claimed run; with `fiber`, the lease keeper interrupts it if the lease is taken */
   const leaseOf = (snapshot: Snapshot, fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined): Lease => ({
@@ -588,15 +598,6 @@ const makeService = (
         }
       }
 
-      /**
-       * The tick stops without writing: its run was cancelled by this process (the tick's outcome
-       * is the cancelled run), or its lease was found taken (`LeaseLost`).
-       */
-      const stopped = (ran: boolean): Effect.Effect<TickOutcome, LeaseLost> =>
-        lease.cancelled
-          ? Effect.succeed({ runId, status: "cancelled", ranHandlers: ran })
-          : Effect.fail(new LeaseLost({ runId, owner }))
-
       /** a failed call: schedule its retry, or fail the step; whether the tick should stop */
       const failed = (cs: CompiledStep, handler: "onStart" | "onContinue", cause: Cause.Cause<unknown>) => {
         const now = clock.unsafeCurrentTimeMillis()
@@ -625,7 +626,7 @@ const makeService = (
         // a step's handlers are about to run: what earlier steps did is committed first
         if (Interpreter.hasChanges(d)) yield* commit(false)
         // a run cancelled (or a lease lost) since then: no handler of it starts
-        if (lease.lost) return yield* stopped(ranHandlers)
+        if (lease.lost) return yield* stopped(runId, lease, ranHandlers)
         const cs = compiled.steps[decision.index]
         ranHandlers = true
         if (decision._tag === "Start") {
@@ -648,7 +649,7 @@ const makeService = (
           d = Interpreter.started(d, cs.index, state.right, actor())
         }
         // onContinue: right after onStart, or for a pending step
-        if (lease.lost) return yield* stopped(true)
+        if (lease.lost) return yield* stopped(runId, lease, true)
         const step = d.steps[cs.index]
         const state = cs.state.decode(step.state)
         if (Either.isLeft(state)) {
@@ -699,7 +700,7 @@ const makeService = (
       if (Interpreter.hasChanges(d)) {
         yield* commit(true)
         // the run waits: this process's idle workers plan their sleep by its wake-up time
-        if (wakeups.size > 0 && !isTerminal(d.run.status)) for (const f of wakeups) f(d.run.wake_at)
+        if (!isTerminal(d.run.status)) wake(d.run.wake_at)
       } else {
         yield* repository.release({ runId, owner, version: lease.version })
       }
@@ -770,12 +771,7 @@ const makeService = (
         Effect.onExit((exit) => {
           if (Exit.isSuccess(exit)) return report(Either.right(exit.value))
           if (Exit.isInterrupted(exit)) {
-            if (!lease.lost) return Effect.void
-            return report(
-              lease.cancelled
-                ? Either.right({ runId, status: "cancelled", ranHandlers: true })
-                : Either.left(new LeaseLost({ runId, owner }))
-            )
+            return lease.lost ? report(stopped(runId, lease, true)) : Effect.void
           }
           const failure = Cause.failureOption(exit.cause)
           return Option.isSome(failure) ? report(Either.left(failure.value)) : Effect.void

@@ -113,12 +113,16 @@ if (url === null) {
     const idle = { pollInterval: "30 seconds", minPollInterval: "30 seconds" } as const
     /** well under the 30 seconds of `idle`, with room for a loaded machine */
     const prompt = 10_000
+    /** the idle worker's orchestrator and the other one, each with a pool of its own, in the scope */
     const sides = (schema: string, p: Parameters<typeof Orchestrator.layer>[0], other: Orchestrator.Options = {}) => {
-      const repository = () => PgRepository.layer({ url: Redacted.make(url), schema })
-      return {
-        workerSide: Orchestrator.layer(p, { owner: "worker" }).pipe(Layer.provide(repository())),
-        otherSide: Orchestrator.layer(p, { owner: "other", ...other }).pipe(Layer.provide(repository()))
-      }
+      const side = (options: Orchestrator.Options) =>
+        Effect.map(
+          Layer.build(
+            Orchestrator.layer(p, options).pipe(Layer.provide(PgRepository.layer({ url: Redacted.make(url), schema })))
+          ),
+          Context.get(Orchestrator.Orchestrator)
+        )
+      return Effect.all({ worker: side({ owner: "worker" }), other: side({ owner: "other", ...other }) })
     }
     /** the worker that ran the last `continued` of a run */
     const continuedBy = (o: Orchestrator.Service, runId: string) =>
@@ -142,11 +146,8 @@ if (url === null) {
           })
       })
       const p = pipeline("Signalled", approval)
-      const { otherSide, workerSide } = sides(schema, [p])
-
       const program = Effect.gen(function*() {
-        const worker = Context.get(yield* Layer.build(workerSide), Orchestrator.Orchestrator)
-        const other = Context.get(yield* Layer.build(otherSide), Orchestrator.Orchestrator)
+        const { other, worker } = yield* sides(schema, [p])
         const runId = yield* other.create(p)
         yield* Effect.forkScoped(worker.worker(idle))
         // the worker takes the run, its step waits; then the worker has nothing to do, and sleeps
@@ -180,11 +181,8 @@ if (url === null) {
             })
         })
       )
-      const { otherSide, workerSide } = sides(schema, [p])
-
       const program = Effect.gen(function*() {
-        const worker = Context.get(yield* Layer.build(workerSide), Orchestrator.Orchestrator)
-        const other = Context.get(yield* Layer.build(otherSide), Orchestrator.Orchestrator)
+        const { other, worker } = yield* sides(schema, [p])
         yield* Effect.forkScoped(worker.worker(idle))
         // the worker finds nothing due and no timer: it sleeps for 30 seconds
         yield* Effect.sleep("1 second")
@@ -219,12 +217,9 @@ if (url === null) {
             })
         })
       )
-      // the stopping worker's lease would hold the run for a minute: only its release frees it sooner
-      const { otherSide, workerSide } = sides(schema, [p], { leaseDuration: "1 minute" })
-
       const program = Effect.gen(function*() {
-        const worker = Context.get(yield* Layer.build(workerSide), Orchestrator.Orchestrator)
-        const other = Context.get(yield* Layer.build(otherSide), Orchestrator.Orchestrator)
+        // the stopping worker's lease would hold the run for a minute: only its release frees it sooner
+        const { other, worker } = yield* sides(schema, [p], { leaseDuration: "1 minute" })
         const runId = yield* other.create(p)
         const stopping = yield* Effect.fork(Effect.scoped(other.worker({ ...idle, gracePeriod: "1 second" })))
         while (calls.length === 0) yield* Effect.sleep("50 millis")

@@ -221,14 +221,15 @@ export const run = (args: {
         const sleep = Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sleep(Math.max(0, deadline - at)))
         yield* Effect.raceFirst(Effect.raceFirst(Deferred.await(woken), Deferred.await(sooner)), sleep)
         sleepingUntil = Number.NEGATIVE_INFINITY
-        if (yield* Deferred.isDone(sooner)) sooner = yield* Deferred.make<void>()
+        const movedUp = yield* Deferred.isDone(sooner)
+        if (movedUp) sooner = yield* Deferred.make<void>()
         if (yield* Deferred.isDone(woken)) {
           woken = yield* Deferred.make<void>()
           yield* delays.reset
           break
         }
-        // the deadline came, or a sooner one (then sleep again, until it)
-        if ((yield* Clock.currentTimeMillis) >= deadline && soonest === Number.POSITIVE_INFINITY) break
+        // the deadline came (poll), or a sooner one was announced (sleep again, until it)
+        if (!movedUp) break
       }
     }
   }).pipe(

@@ -14,7 +14,7 @@ import {
   Schema,
   TestClock
 } from "effect"
-import { Orchestrator, pipeline, Repository, step, Step } from "prorch"
+import { Orchestrator, type Pipeline, pipeline, Repository, step, Step } from "prorch"
 import type { Backend } from "./backends.js"
 import { advance, recorder, settle, withRepository } from "./suite.js"
 
@@ -498,24 +498,34 @@ export const runtime = (backend: Backend) =>
         })
       ))
 
+    /** a pass ticks the run of `p` (its handler is slow); `canceller` cancels it meanwhile; the pass's summary */
+    const cancelDuringPass = (o: Orchestrator.Service, canceller: Orchestrator.Service, p: Pipeline.Any) =>
+      Effect.gen(function*() {
+        const runId = yield* o.create(p)
+        const pass = yield* Effect.fork(o.executePending())
+        yield* settle
+        yield* canceller.cancel(runId)
+        yield* advance("11 seconds", "1 second")
+        return { runId, summary: yield* Fiber.join(pass) }
+      })
+
+    /** a step whose onContinue takes 10 seconds, then a step that records its onStart */
+    const slowThenNext = (name: string, log: ReturnType<typeof recorder>) =>
+      pipeline(
+        name,
+        step("Slow", {
+          onContinue: () => Effect.as(Effect.zipRight(Effect.sleep("10 seconds"), log.record("Slow")), Step.finish())
+        }),
+        step("Next", { onStart: () => log.record("Next.onStart") })
+      )
+
     it.effect("cancel during an in-flight onContinue: the handler is interrupted and no later handler runs", () =>
       run((orchestrator) =>
         Effect.gen(function*() {
           const log = recorder()
-          const p = pipeline(
-            "CancelInFlight",
-            step("Slow", {
-              onContinue: () => Effect.as(Effect.zipRight(Effect.sleep("10 seconds"), log.record("Slow")), Step.finish())
-            }),
-            step("Next", { onStart: () => log.record("Next.onStart") })
-          )
+          const p = slowThenNext("CancelInFlight", log)
           const o = yield* orchestrator([p])
-          const runId = yield* o.create(p)
-          const pass = yield* Effect.fork(o.executePending())
-          yield* settle
-          yield* o.cancel(runId)
-          yield* advance("11 seconds", "1 second")
-          const summary = yield* Fiber.join(pass)
+          const { runId, summary } = yield* cancelDuringPass(o, o, p)
           // the tick is stopped at once, and ends with its run cancelled
           expect(summary.errors).toEqual([])
           expect(summary.cancelled).toBe(1)
@@ -528,21 +538,9 @@ export const runtime = (backend: Backend) =>
       run((orchestrator) =>
         Effect.gen(function*() {
           const log = recorder()
-          const p = pipeline(
-            "CancelElsewhere",
-            step("Slow", {
-              onContinue: () => Effect.as(Effect.zipRight(Effect.sleep("10 seconds"), log.record("Slow")), Step.finish())
-            }),
-            step("Next", { onStart: () => log.record("Next.onStart") })
-          )
+          const p = slowThenNext("CancelElsewhere", log)
           const o = yield* orchestrator([p])
-          const operator = yield* orchestrator([p])
-          const runId = yield* o.create(p)
-          const pass = yield* Effect.fork(o.executePending())
-          yield* settle
-          yield* operator.cancel(runId)
-          yield* advance("11 seconds", "1 second")
-          const summary = yield* Fiber.join(pass)
+          const { runId, summary } = yield* cancelDuringPass(o, yield* orchestrator([p]), p)
           // the tick notices by its lease renewal (which stops the handler) or by its next commit
           expect(summary.errors).toHaveLength(1)
           expect(["VersionConflict", "LeaseLost"]).toContain(summary.errors[0].error._tag)
@@ -563,12 +561,7 @@ export const runtime = (backend: Backend) =>
             })
           )
           const o = yield* orchestrator([p])
-          const runId = yield* o.create(p)
-          const pass = yield* Effect.fork(o.executePending())
-          yield* settle
-          yield* o.cancel(runId)
-          yield* advance("11 seconds", "1 second")
-          const summary = yield* Fiber.join(pass)
+          const { runId, summary } = yield* cancelDuringPass(o, o, p)
           // the tick ends with its run cancelled, not as an error
           expect(summary.errors).toEqual([])
           expect(summary.cancelled).toBe(1)
