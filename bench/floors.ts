@@ -19,7 +19,7 @@ const steps = ["A", "B", "C"]
  * The SQLite floor on a file whose schema the library created. `walAutocheckpoint: 0` keeps every
  * page it writes in the WAL (for `walWrites`).
  */
-export const sqliteFloor = (file: string, synchronous: "FULL" | "NORMAL" = "FULL", walAutocheckpoint?: number) => {
+export const sqliteFloor = (file: string, synchronous: "FULL" | "NORMAL" | "OFF" = "FULL", walAutocheckpoint?: number) => {
   const db = new Database(file)
   db.pragma("journal_mode = WAL")
   db.pragma(`synchronous = ${synchronous}`)
@@ -134,6 +134,27 @@ export const pgFloor = async (url: string, schema: string, connections: number) 
 }
 
 /**
+ * Wrap better-sqlite3's statement methods (`run`, `all`, `get`), which `@effect/sql-sqlite-node`
+ * and the floors call, with `around`; returns the function that puts the originals back.
+ */
+const patchStatements = (
+  around: (source: string, args: ReadonlyArray<unknown>, call: () => unknown) => unknown
+): () => void => {
+  const probe = new Database(":memory:")
+  const proto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as Record<"run" | "all" | "get", (...args: Array<unknown>) => unknown>
+  probe.close()
+  const original = { run: proto.run, all: proto.all, get: proto.get }
+  for (const method of ["run", "all", "get"] as const) {
+    proto[method] = function(this: { source: string }, ...args: Array<unknown>) {
+      return around(this.source, args, () => original[method].apply(this, args))
+    }
+  }
+  return () => {
+    Object.assign(proto, original)
+  }
+}
+
+/**
  * A diagnostic beside the floor: the statements the library executed, recorded at the driver
  * (better-sqlite3, under `@effect/sql-sqlite-node`) while it ran, then replayed in a plain loop on
  * a fresh file with the library's settings. It is what the library's storage costs without the
@@ -141,26 +162,47 @@ export const pgFloor = async (url: string, schema: string, connections: number) 
  * replay against the library's own.
  */
 export const recordStatements = () => {
-  const probe = new Database(":memory:")
-  const proto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as Record<"run" | "all" | "get", (...args: Array<unknown>) => unknown>
-  probe.close()
-  const original = { run: proto.run, all: proto.all, get: proto.get }
   const log: Array<readonly [string, ReadonlyArray<unknown>]> = []
-  for (const method of ["run", "all", "get"] as const) {
-    proto[method] = function(this: { source: string }, ...args: Array<unknown>) {
-      log.push([this.source, args])
-      return original[method].apply(this, args)
-    }
-  }
+  const unpatch = patchStatements((source, args, call) => {
+    log.push([source, args])
+    return call()
+  })
   return {
     /** the statements so far, in order */
     statements: log as ReadonlyArray<readonly [string, ReadonlyArray<unknown>]>,
     /** stop recording: the statements, in order */
     stop: () => {
-      Object.assign(proto, original)
+      unpatch()
       return log
     }
   }
+}
+
+/**
+ * A diagnostic of where time goes: the time spent inside COMMIT statements (their page writes and
+ * fsync) and inside the other statements, measured at the driver, while `work` runs; the rest of
+ * `work`'s time is spent outside SQLite (for the library: its runtime).
+ */
+export const timeStatements = async (work: () => Promise<unknown>) => {
+  let commit = 0
+  let other = 0
+  const unpatch = patchStatements((source, _args, call) => {
+    const t = performance.now()
+    try {
+      return call()
+    } finally {
+      if (source === "COMMIT") commit += performance.now() - t
+      else other += performance.now() - t
+    }
+  })
+  const t = performance.now()
+  try {
+    await work()
+  } finally {
+    unpatch()
+  }
+  const total = performance.now() - t
+  return { total, commit, other, outside: total - commit - other }
 }
 
 /** replay recorded statements run by run (a run starts at the transaction that inserts it) */

@@ -18,7 +18,7 @@ import * as path from "node:path"
 import pg from "pg"
 import { Orchestrator, PgRepository, Repository, SqliteRepository } from "prorch"
 import { uuidv7 } from "../src/internal/ids.js"
-import { commitCost, pgFloor, recordStatements, sqliteFloor, sqliteReplay, walWrites } from "./floors.js"
+import { commitCost, pgFloor, recordStatements, sqliteFloor, sqliteReplay, timeStatements, walWrites } from "./floors.js"
 import { formatRow, log, machine, median, percentile, removeDatabase, root, type Row, tmp } from "./lib.js"
 import { polling, threeSteps } from "./pipelines.js"
 
@@ -29,13 +29,14 @@ const wanted = (workload: string) => only === undefined || only.includes(workloa
 const pgUrl = process.env.PRORCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
 const size = smoke
-  ? { w1: 60, w1Warmup: 100, sqliteWarmup: 20, w1Rounds: 1, w1Pages: 20, chunk: 20, w2: 60, w3: 20, w4: [0, 1_000], w4Due: 10, w4Reps: 1, w5: [100, 300], w6: 40, w6Workers: 60 }
+  ? { w1: 60, w1Warmup: 100, sqliteWarmup: 20, w1Rounds: 1, w1Pages: 20, w1Split: 20, chunk: 20, w2: 60, w3: 20, w4: [0, 1_000], w4Due: 10, w4Reps: 1, w5: [100, 300], w6: 40, w6Workers: 60 }
   : {
     w1: 5_000,
     w1Warmup: 5_000,
     sqliteWarmup: 2_000,
     w1Rounds: 5,
     w1Pages: 1_000,
+    w1Split: 2_000,
     chunk: 500,
     w2: 5_000,
     w3: 1_000,
@@ -222,6 +223,51 @@ const w1w2 = async () => {
       note: `the ${
         (statements.length / replay.recorded).toFixed(1)
       } statements per run (4 transactions) that the library executed, recorded at the driver and replayed in a plain loop with better-sqlite3: its storage without the runtime around it`
+    })
+    log("W1: where a run's time goes, with synchronous FULL and OFF")
+    // each on a fresh file, after as many runs again to warm up; timed at the driver
+    const split = async (synchronous: "FULL" | "OFF") => {
+      const runtime = orchestratorOn(SqliteRepository.layer({ filename: sqliteFile(`w1-split-${synchronous}`), synchronous }))
+      await startRuns(runtime, size.w1Split)
+      const library = await timeStatements(() => startRuns(runtime, size.w1Split))
+      await runtime.dispose()
+      const file = sqliteFile(`w1-split-floor-${synchronous}`)
+      await Effect.runPromise(Effect.scoped(Effect.asVoid(Layer.build(SqliteRepository.layer({ filename: file })))))
+      const f = sqliteFloor(file, synchronous)
+      await floorChunk(f)(size.w1Split)
+      const byHand = await timeStatements(() => floorChunk(f)(size.w1Split))
+      f.close()
+      const perRun = (t: typeof library) => ({
+        commit: (t.commit / size.w1Split) * 1000,
+        other: (t.other / size.w1Split) * 1000,
+        outside: (t.outside / size.w1Split) * 1000
+      })
+      return { library: perRun(library), floor: perRun(byHand) }
+    }
+    const full = await split("FULL")
+    const off = await split("OFF")
+    const us = (value: number) => `${value.toFixed(0)} µs`
+    rows.push({
+      workload: "W1",
+      figure: "diagnostic: a run's time outside SQLite (the runtime), `synchronous = FULL`",
+      value: full.library.outside,
+      unit: "µs",
+      baseline: { label: "the same with `synchronous = OFF`", value: off.library.outside },
+      better: "lower",
+      note: `${size.w1Split.toLocaleString("en-US")} runs each, timed at the driver; per run with FULL: COMMITs ${
+        us(full.library.commit)
+      } (4), the other statements ${us(full.library.other)} (16), outside SQLite ${
+        us(full.library.outside)
+      }; with OFF: ${us(off.library.commit)}, ${us(off.library.other)}, ${us(off.library.outside)}`
+    })
+    rows.push({
+      workload: "W1",
+      figure: "diagnostic: the floor's statements other than COMMIT, `synchronous = FULL`",
+      value: full.floor.other,
+      unit: "µs",
+      baseline: { label: "the same with `synchronous = OFF`", value: off.floor.other },
+      better: "lower",
+      note: `per run; the floor's 7 COMMITs: ${us(full.floor.commit)} with FULL, ${us(off.floor.commit)} with OFF`
     })
     log("W1: memory layer, in a process of its own")
     const output = await new Promise<string>((resolve, reject) => {
