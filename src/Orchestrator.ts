@@ -672,8 +672,15 @@ const makeService = (
         }
         const start = contextFor(cs, step)
         if (start instanceof DecodeError) return yield* start
+        // every property written out: a spread of the start context would make a slower object
         const ctx: Step.ContinueContext<unknown, {}, unknown, unknown> = {
-          ...start,
+          runId: start.runId,
+          stepRunId: start.stepRunId,
+          pipeline: start.pipeline,
+          step: start.step,
+          attempt: start.attempt,
+          input: start.input,
+          outputs: start.outputs,
           state: state.right,
           signals: payloads,
           continuations: typeof step.metadata.continuations === "number" ? step.metadata.continuations : 0
@@ -1308,12 +1315,13 @@ type Answered =
 const noSignals: Array<unknown> = []
 
 const toAnswer = (cs: CompiledStep, outcome: Step.Outcome, now: number, waitMillis: number): Answered => {
-  const name = JSON.stringify(cs.step.name)
+  // for error messages only
+  const name = () => JSON.stringify(cs.step.name)
   switch (outcome?._tag) {
     case "Finish": {
       const output = cs.output.encode(outcome.output)
       return Either.isLeft(output)
-        ? { _tag: "Invalid", error: new EncodeError({ what: `output of step ${name}`, detail: output.left }) }
+        ? { _tag: "Invalid", error: new EncodeError({ what: `output of step ${name()}`, detail: output.left }) }
         : { _tag: "Answer", answer: { _tag: "Finish", output: output.right } }
     }
     case "Wait": {
@@ -1321,7 +1329,7 @@ const toAnswer = (cs: CompiledStep, outcome: Step.Outcome, now: number, waitMill
       if (outcome.hasState) {
         const encoded = cs.state.encode(outcome.state)
         if (Either.isLeft(encoded)) {
-          return { _tag: "Invalid", error: new EncodeError({ what: `state of step ${name}`, detail: encoded.left }) }
+          return { _tag: "Invalid", error: new EncodeError({ what: `state of step ${name()}`, detail: encoded.left }) }
         }
         state = encoded.right
       }
@@ -1350,7 +1358,7 @@ const toAnswer = (cs: CompiledStep, outcome: Step.Outcome, now: number, waitMill
       return {
         _tag: "Invalid",
         error: new EncodeError({
-          what: `answer of step ${name}`,
+          what: `answer of step ${name()}`,
           detail: "onContinue must answer Step.finish(), Step.wait(), Step.fail() or Step.cancel()"
         })
       }
