@@ -173,64 +173,60 @@ const decodeSignals = (runId: string, rows: ReadonlyArray<any>): Either.Either<A
 
 const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value))
 
-const runParams = (run: RunRecord, events: number): ReadonlyArray<unknown> => [
-  run.uuid,
-  run.name,
-  run.status,
-  JSON.stringify(run.metadata),
-  run.input,
-  run.idempotency_key,
-  run.version,
-  run.wake_at,
-  run.lease_owner,
-  run.lease_expires_at,
-  run.pending_signals,
-  json(run.error),
-  run.created_at,
-  run.updated_at,
-  run.ended_at,
-  events
-]
+// The parameters of the statements, appended to one array: the hot paths build them for every
+// write, and `flatMap` or spreads of small arrays cost more than the writes' own work in memory.
+
+const pushRun = (params: Array<unknown>, run: RunRecord, events: number): Array<unknown> => {
+  params.push(
+    run.uuid,
+    run.name,
+    run.status,
+    JSON.stringify(run.metadata),
+    run.input,
+    run.idempotency_key,
+    run.version,
+    run.wake_at,
+    run.lease_owner,
+    run.lease_expires_at,
+    run.pending_signals,
+    json(run.error),
+    run.created_at,
+    run.updated_at,
+    run.ended_at,
+    events
+  )
+  return params
+}
 
 /** a step's columns that its transitions change, encoded, in the table's order */
-const stepStateParams = (step: StepRecord): Array<unknown> => [
-  step.status,
-  JSON.stringify(step.metadata),
-  step.attempt,
-  step.state,
-  step.output,
-  json(step.error)
-]
+const pushStepState = (params: Array<unknown>, step: StepRecord): void => {
+  params.push(step.status, JSON.stringify(step.metadata), step.attempt, step.state, step.output, json(step.error))
+}
 
-const stepParams = (step: StepRecord): ReadonlyArray<unknown> => [
-  step.uuid,
-  step.pipeline_uuid,
-  step.position,
-  step.name,
-  ...stepStateParams(step),
-  step.created_at,
-  step.updated_at,
-  step.started_at,
-  step.ended_at
-]
+const pushSteps = (params: Array<unknown>, steps: ReadonlyArray<StepRecord>): Array<unknown> => {
+  for (const step of steps) {
+    params.push(step.uuid, step.pipeline_uuid, step.position, step.name)
+    pushStepState(params, step)
+    params.push(step.created_at, step.updated_at, step.started_at, step.ended_at)
+  }
+  return params
+}
 
 /** the columns a commit writes for a step, then its key (`pipeline_uuid`, `position`) */
-const changedStepParams = (step: StepRecord): ReadonlyArray<unknown> => {
-  const params = stepStateParams(step)
+const pushChangedStep = (params: Array<unknown>, step: StepRecord): Array<unknown> => {
+  pushStepState(params, step)
   params.push(step.updated_at, step.started_at, step.ended_at, step.pipeline_uuid, step.position)
   return params
 }
 
-const eventParams = (event: HistoryEvent, seq: number): ReadonlyArray<unknown> => [
-  event.run_uuid,
-  seq,
-  event.at,
-  event.type,
-  event.step,
-  event.attempt,
-  event.worker,
-  json(event.data)
-]
+/** events numbered from `first` on */
+const pushEvents = (params: Array<unknown>, events: ReadonlyArray<HistoryEvent>, first: number): Array<unknown> => {
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]
+    params.push(event.run_uuid, first + i, event.at, event.type, event.step, event.attempt, event.worker, json(event.data))
+  }
+  return params
+}
 
 /** @internal a pause on the real clock (lock waits are real, also under a TestClock) */
 export const realSleep = (ms: number): Effect.Effect<void> =>
@@ -530,7 +526,8 @@ export const make = (
     if (columns & 32) set.push("ended_at = ?")
     return `UPDATE ${runs} SET ${set.join(", ")} WHERE uuid = ? AND version = ? RETURNING events`
   })
-  const updateRun = (commit: Commit): { readonly sql: string; readonly params: ReadonlyArray<unknown> } => {
+  /** the commit's UPDATE of the run and its parameters (a fresh array: callers append to it) */
+  const updateRun = (commit: Commit): { readonly sql: string; readonly params: Array<unknown> } => {
     const { previous, run } = commit
     const params: Array<unknown> = [run.version, run.updated_at, commit.consumedSignals.length, commit.events.length]
     let columns = 0
@@ -573,7 +570,7 @@ export const make = (
   const appendEvents = (exec: Exec, events: ReadonlyArray<HistoryEvent>, last: number) =>
     events.length === 0
       ? Effect.void
-      : exec(insertEvents(events.length), events.flatMap((event, i) => eventParams(event, last - events.length + 1 + i)))
+      : exec(insertEvents(events.length), pushEvents([], events, last - events.length + 1))
 
   const signalsOf = (exec: Exec, run: RunRecord) =>
     run.pending_signals <= 0
@@ -664,12 +661,9 @@ export const make = (
         const { run } = snapshot
         const notifying = dialect.notify !== undefined && run.lease_owner === null &&
           run.wake_at - run.created_at <= notifyWindow
-        const rows = yield* exec(createStatement(`${snapshot.steps.length}:${events.length}:${notifying ? 1 : 0}`), [
-          ...runParams(run, events.length),
-          ...snapshot.steps.flatMap(stepParams),
-          ...events.flatMap((event, i) => eventParams(event, i + 1)),
-          ...(notifying ? [channelOf(), String(run.wake_at)] : [])
-        ])
+        const params = pushEvents(pushSteps(pushRun([], run, events.length), snapshot.steps), events, 1)
+        if (notifying) params.push(channelOf(), String(run.wake_at))
+        const rows = yield* exec(createStatement(`${snapshot.steps.length}:${events.length}:${notifying ? 1 : 0}`), params)
         if (rows[0]?.inserted !== null && rows[0]?.inserted !== undefined) return { _tag: "Created" } as const
         return yield* notInserted(exec, run)
       }))
@@ -683,12 +677,12 @@ export const make = (
           (run.status === "pending" || run.status === "created") && run.wake_at - run.updated_at <= notifyWindow
         const shape = [update.sql, commit.steps.length, commit.consumedSignals.length, commit.events.length, notifying ? 1 : 0]
           .join("|")
-        const params: Array<unknown> = [...update.params]
-        for (const step of commit.steps) params.push(...changedStepParams(step))
+        const params = update.params
+        for (const step of commit.steps) pushChangedStep(params, step)
         if (commit.consumedSignals.length > 0) params.push(run.updated_at, ...commit.consumedSignals)
         if (commit.events.length > 0) {
           params.push(commit.events.length)
-          commit.events.forEach((event, i) => params.push(...eventParams(event, i + 1)))
+          pushEvents(params, commit.events, 1)
         }
         params.push(run.uuid)
         if (notifying) params.push(channelOf(), String(run.wake_at))
@@ -711,9 +705,9 @@ export const make = (
       dialect.singleStatements ? createInOne(snapshot, events) : groupWrite("create", (exec) =>
         Effect.gen(function*() {
           const { run } = snapshot
-          const inserted = yield* exec(insertRun, runParams(run, events.length))
+          const inserted = yield* exec(insertRun, pushRun([], run, events.length))
           if (inserted.length === 0) return yield* notInserted(exec, run)
-          yield* exec(insertSteps(snapshot.steps.length), snapshot.steps.flatMap(stepParams))
+          yield* exec(insertSteps(snapshot.steps.length), pushSteps([], snapshot.steps))
           yield* appendEvents(exec, events, events.length)
           if (run.lease_owner === null) yield* notify(exec, run.wake_at, run.created_at)
           return { _tag: "Created" } as const
@@ -747,7 +741,7 @@ export const make = (
               actual: current.length === 0 ? undefined : Number(current[0].version)
             })
           }
-          for (const step of commit.steps) yield* exec(updateStep, changedStepParams(step))
+          for (const step of commit.steps) yield* exec(updateStep, pushChangedStep([], step))
           if (commit.consumedSignals.length > 0) {
             yield* exec(
               consumeSignals(commit.consumedSignals.length),
