@@ -116,6 +116,59 @@ describe("a repository starting while another process writes to the file", () =>
   })
 })
 
+describe("a write while another process holds the write lock", () => {
+  const p = pipeline("Locked", step("Only", {}))
+  /** another process (here: another connection) takes the file's write lock; `release` gives it back */
+  const holdLock = (file: string) => {
+    const other = new Database(file)
+    other.pragma("journal_mode = WAL")
+    other.exec("BEGIN IMMEDIATE")
+    return () => {
+      other.exec("COMMIT")
+      other.close()
+    }
+  }
+  const started = (file: string, busyTimeout: Duration.DurationInput, hold: (file: string) => void) =>
+    Effect.scoped(
+      Effect.gen(function*() {
+        const o = yield* Orchestrator.Orchestrator
+        hold(file)
+        return yield* o.start(p)
+      }).pipe(Effect.provide(Orchestrator.layer([p]).pipe(Layer.provide(SqliteRepository.layer({ filename: file, busyTimeout })))))
+    )
+
+  it.effect("is tried again until the lock is released, then commits", () => {
+    const file = tmpFile("locked-released")
+    return Effect.gen(function*() {
+      const runId = yield* started(file, "10 seconds", (file) => {
+        const release = holdLock(file)
+        setTimeout(release, 200)
+      })
+      const db = new Database(file, { readonly: true })
+      const run = db.prepare("SELECT status FROM prorch_pipelines WHERE uuid = ?").get(runId) as { status: string }
+      db.close()
+      expect(run.status).toBe("finished")
+    })
+  })
+
+  it.effect("fails with a RepositoryError (SQLITE_BUSY) once busyTimeout has passed, and writes nothing", () => {
+    const file = tmpFile("locked-timeout")
+    let release = () => {}
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(started(file, "150 millis", (file) => {
+        release = holdLock(file)
+      }))
+      release()
+      expect(error._tag).toBe("RepositoryError")
+      expect(String((error as { cause?: { cause?: { code?: unknown } } }).cause?.cause?.code)).toMatch(/^SQLITE_BUSY/)
+      const db = new Database(file, { readonly: true })
+      const runs = db.prepare("SELECT count(*) AS n FROM prorch_pipelines").get() as { n: number }
+      db.close()
+      expect(runs.n).toBe(0)
+    })
+  })
+})
+
 describe("SqliteRepository.layer({ filename: \":memory:\" })", () => {
   it.effect("an in-memory database migrates and runs a pipeline to its end, with its state and outputs", () => {
     const fetch = step("Fetch", {

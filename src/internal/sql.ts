@@ -238,36 +238,82 @@ export const realSleep = (ms: number): Effect.Effect<void> =>
 /**
  * Another process holds the lock (SQLite), or the connection broke (PostgreSQL): try the whole
  * transaction again after a short, random pause that leaves the event loop free (SQLite's own
- * busy handler sleeps the thread, up to 100 ms at a time), until `retryFor` has passed.
+ * busy handler sleeps the thread, up to 100 ms at a time), until `retryFor` has passed since the
+ * first failure. A write that succeeds at once costs one handler, nothing more.
  */
 const retrying = <A, E>(
   dialect: Pick<Dialect, "retryable" | "retryFor" | "maxPause" | "logRetries">,
   operation: string,
   effect: Effect.Effect<A, E | RepositoryError>
 ): Effect.Effect<A, E | RepositoryError> =>
-  Effect.suspend(() => {
-    const deadline = Date.now() + dialect.retryFor
-    let pause = 1
-    let tries = 0
-    const attempt: Effect.Effect<A, E | RepositoryError> = Effect.catchIf(
-      effect,
-      (error): error is RepositoryError =>
-        error instanceof RepositoryError && dialect.retryable(error) && Date.now() < deadline,
-      (error) => {
+  Effect.catchIf(
+    effect,
+    (error): error is RepositoryError =>
+      error instanceof RepositoryError && dialect.retryFor > 0 && dialect.retryable(error),
+    (first) => {
+      const deadline = Date.now() + dialect.retryFor
+      let pause = 1
+      let tries = 1
+      const again = (error: RepositoryError): Effect.Effect<A, E | RepositoryError> => {
         const ms = Math.random() * pause
         pause = Math.min(pause * 2, dialect.maxPause)
-        tries++
         const log = dialect.logRetries && tries === 1
           ? Effect.logWarning(`prorch: ${operation} failed, trying again: ${error.message}`)
           : Effect.void
-        return log.pipe(Effect.zipRight(realSleep(ms)), Effect.zipRight(attempt))
+        return log.pipe(
+          Effect.zipRight(realSleep(ms)),
+          Effect.zipRight(Effect.catchIf(
+            effect,
+            (error): error is RepositoryError =>
+              error instanceof RepositoryError && dialect.retryable(error) && Date.now() < deadline,
+            (error) => {
+              tries++
+              return again(error)
+            }
+          ))
+        )
       }
-    )
-    return dialect.logRetries
-      ? Effect.tap(attempt, () =>
-        tries > 0 ? Effect.logInfo(`prorch: ${operation} succeeded after ${tries + 1} tries`) : Effect.void)
-      : attempt
+      const retried = again(first)
+      return dialect.logRetries
+        ? Effect.tap(retried, () => Effect.logInfo(`prorch: ${operation} succeeded after ${tries + 1} tries`))
+        : retried
+    }
+  )
+
+/**
+ * @internal the lock of a connection that the repository holds: one transaction at a time. It
+ * is taken and released in an uninterruptible region (a waiter cannot be interrupted, and so
+ * never lost), and released however `use` ends. Uncontended, it costs two synchronous steps
+ * (Effect's semaphore costs several times more).
+ */
+export const makeLock = () => {
+  let locked = false
+  const waiting: Array<(effect: Effect.Effect<void>) => void> = []
+  const wait = Effect.async<void>((resume) => {
+    waiting.push(resume)
   })
+  const acquire = Effect.suspend(() => {
+    if (locked) return wait
+    locked = true
+    return Effect.void
+  })
+  const release = Effect.sync(() => {
+    const next = waiting.shift()
+    // handed over: the lock stays taken, by the next waiter
+    if (next !== undefined) next(Effect.void)
+    else locked = false
+  })
+  return <A, E>(use: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.zipRight(
+        acquire,
+        Effect.matchCauseEffect(restore(use), {
+          onFailure: (cause) => Effect.zipRight(release, Effect.failCause(cause)),
+          onSuccess: (value) => Effect.as(release, value)
+        })
+      )
+    )
+}
 
 /** BEGIN, the body, COMMIT (ROLLBACK if anything failed); only the body can be interrupted */
 const inTransaction = <A, E>(
@@ -304,7 +350,8 @@ export const make = (
   tables: Tables,
   connection?: {
     readonly conn: SqlConnection.Connection
-    readonly lock: Effect.Semaphore
+    /** one transaction at a time on it (`makeLock`) */
+    readonly lock: <A, E>(use: Effect.Effect<A, E>) => Effect.Effect<A, E>
     /** whether concurrent creates and commits share transactions (group commit) */
     readonly groupCommit: boolean
   }
@@ -352,7 +399,7 @@ export const make = (
   ): Effect.Effect<A, E | RepositoryError> =>
     Effect.catchAllDefect(
       connection !== undefined
-        ? connection.lock.withPermits(1)(use(execOn(operation, connection.conn)))
+        ? connection.lock(use(execOn(operation, connection.conn)))
         : Effect.scoped(
           Effect.flatMap(
             Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation, cause })),
