@@ -280,41 +280,6 @@ const retrying = <A, E>(
     }
   )
 
-/**
- * @internal the lock of a connection that the repository holds: one transaction at a time. It
- * is taken and released in an uninterruptible region (a waiter cannot be interrupted, and so
- * never lost), and released however `use` ends. Uncontended, it costs two synchronous steps
- * (Effect's semaphore costs several times more).
- */
-export const makeLock = () => {
-  let locked = false
-  const waiting: Array<(effect: Effect.Effect<void>) => void> = []
-  const wait = Effect.async<void>((resume) => {
-    waiting.push(resume)
-  })
-  const acquire = Effect.suspend(() => {
-    if (locked) return wait
-    locked = true
-    return Effect.void
-  })
-  const release = Effect.sync(() => {
-    const next = waiting.shift()
-    // handed over: the lock stays taken, by the next waiter
-    if (next !== undefined) next(Effect.void)
-    else locked = false
-  })
-  return <A, E>(use: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.zipRight(
-        acquire,
-        Effect.matchCauseEffect(restore(use), {
-          onFailure: (cause) => Effect.zipRight(release, Effect.failCause(cause)),
-          onSuccess: (value) => Effect.as(release, value)
-        })
-      )
-    )
-}
-
 /** BEGIN, the body, COMMIT (ROLLBACK if anything failed); only the body can be interrupted */
 const inTransaction = <A, E>(
   exec: Exec,
@@ -350,8 +315,7 @@ export const make = (
   tables: Tables,
   connection?: {
     readonly conn: SqlConnection.Connection
-    /** one transaction at a time on it (`makeLock`) */
-    readonly lock: <A, E>(use: Effect.Effect<A, E>) => Effect.Effect<A, E>
+    readonly lock: Effect.Semaphore
     /** whether concurrent creates and commits share transactions (group commit) */
     readonly groupCommit: boolean
   }
@@ -399,7 +363,7 @@ export const make = (
   ): Effect.Effect<A, E | RepositoryError> =>
     Effect.catchAllDefect(
       connection !== undefined
-        ? connection.lock(use(execOn(operation, connection.conn)))
+        ? connection.lock.withPermits(1)(use(execOn(operation, connection.conn)))
         : Effect.scoped(
           Effect.flatMap(
             Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation, cause })),
