@@ -144,7 +144,7 @@ export interface Service {
   readonly commit: (commit: Commit) => Effect.Effect<void, RepositoryError | VersionConflict>
   /** Atomically lease up to `limit` due runs to a worker, in due order, through an index. */
   readonly claim: (options: ClaimOptions) => Effect.Effect<ClaimResult, RepositoryError>
-  /** Due runs of pipelines not in `names` (to report them), up to `limit`. */
+  /** Due runs of pipelines not in `names` (to report them), the first `limit` in due order. */
   readonly dueElsewhere: (options: {
     readonly now: number
     readonly names: ReadonlyArray<string>

@@ -231,14 +231,12 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
     dueElsewhere: (options) =>
       Effect.map(active, (rows) => {
         const names = new Set(options.names)
-        const found: Array<{ uuid: string; name: string }> = []
+        const found: Array<RunRecord> = []
         for (const row of rows) {
           const run = decodeRun(row)
-          if (Either.isRight(run) && !names.has(run.right.name) && isDue(run.right, options.now)) {
-            found.push({ uuid: run.right.uuid, name: run.right.name })
-          }
+          if (Either.isRight(run) && !names.has(run.right.name) && isDue(run.right, options.now)) found.push(run.right)
         }
-        return found.slice(0, options.limit)
+        return found.sort(byDueOrder).slice(0, options.limit).map((run) => ({ uuid: run.uuid, name: run.name }))
       }),
 
     nextWakeAt: (options) =>

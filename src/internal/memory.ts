@@ -118,13 +118,12 @@ export const make = (): Repository.Service => {
     dueElsewhere: (options) =>
       Effect.sync(() => {
         const names = new Set(options.names)
-        const found: Array<{ uuid: string; name: string }> = []
+        const found: Array<RunRecord> = []
         for (const uuid of active) {
-          if (found.length >= options.limit) break
           const run = runs.get(uuid)!
-          if (!names.has(run.name) && isDue(run, options.now)) found.push({ uuid, name: run.name })
+          if (!names.has(run.name) && isDue(run, options.now)) found.push(run)
         }
-        return found
+        return found.sort(byDueOrder).slice(0, options.limit).map((run) => ({ uuid: run.uuid, name: run.name }))
       }),
 
     nextWakeAt: (options) =>

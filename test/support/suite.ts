@@ -594,6 +594,23 @@ export const behaviour = (backend: Backend) =>
         })
       ))
 
+    it.effect("a pass reports the first 100 due runs of pipelines it does not know, in due order", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const other = pipeline("Retired", step("Gone", {}))
+          const known = pipeline("Known", step("Only", {}))
+          const all = yield* orchestrator([other, known])
+          yield* TestClock.adjust(Duration.hours(1))
+          // created in the reverse of their due order: 101 due, the last of them not reported
+          const ids: Array<string> = []
+          for (let i = 0; i < 101; i++) ids.unshift(yield* all.create(other, { at: new Date(1_000 * (101 - i)) }))
+          const some = yield* orchestrator([known])
+          const summary = yield* some.executePending()
+          expect(summary.errors.map((e) => e.error._tag)).toEqual(Array.from({ length: 100 }, () => "UnknownPipeline"))
+          expect(summary.errors.map((e) => e.runId)).toEqual(ids.slice(0, 100))
+        })
+      ))
+
     it.effect("a stale commit is a typed VersionConflict and writes nothing", () =>
       run((orchestrator, repository) =>
         Effect.gen(function*() {
