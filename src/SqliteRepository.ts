@@ -207,7 +207,7 @@ const build = (
     // the client is the repository's own: hold its connection for good, and save each transaction
     // the cost of reserving it
     const conn = yield* Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation: "connect", cause }))
-    const lock = yield* Effect.makeSemaphore(1)
+    const lock = Sql.makeLock()
     const synchronous = options.synchronous ?? "FULL"
     const groupCommit = options.groupCommit ?? (synchronous === "FULL" || synchronous === "EXTRA")
     return Sql.make(sql, d, t, { conn, lock, groupCommit })
