@@ -9,7 +9,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
-import { describe, inject, it } from "vitest"
+import { describe, type ExpectStatic, inject, it } from "vitest"
 import { pgSchema, tmpDir } from "./support/backends.js"
 
 const root = path.resolve(__dirname, "..")
@@ -46,6 +46,25 @@ const run = (script: string, args: ReadonlyArray<string>, env: Record<string, st
     child.on("error", reject)
     child.on("close", (code) => resolve({ code, output }))
   })
+
+/**
+ * Run an example on a new data folder: it must exit 0 and name the fresh file it works on (`label`:
+ * "database", or "store" for the custom repository), at `relative` in that folder.
+ */
+const runFresh = async (
+  expect: ExpectStatic,
+  script: string,
+  args: ReadonlyArray<string>,
+  label: string,
+  relative: ReadonlyArray<string>
+): Promise<{ readonly file: string; readonly output: string }> => {
+  const data = dataFolder()
+  const { code, output } = await run(script, args, { PRORCH_EXAMPLES_DATA: data })
+  expect(code, output).toBe(0)
+  const file = path.join(data, ...relative)
+  expect(output).toContain(`${label}: ${file} (fresh)`)
+  return { file, output }
+}
 
 /** The status changes printed by the drive loop (examples/shared/drive.ts), as `[step or "run", from, to]`. */
 const statusChanges = (output: string): Array<[string, string, string]> =>
@@ -105,20 +124,14 @@ describe.concurrent("examples", () => {
   }, TIMEOUT)
 
   it("backup worker-demo: a worker finishes 3 runs, then stops", async ({ expect }) => {
-    const data = dataFolder()
-    const { code, output } = await run("examples/backup/worker-demo.ts", [], { PRORCH_EXAMPLES_DATA: data })
-    expect(code, output).toBe(0)
-    expect(output).toContain(`database: ${path.join(data, "backup", "worker-demo.db")} (fresh)`)
+    const { output } = await runFresh(expect, "examples/backup/worker-demo.ts", [], "database", ["backup", "worker-demo.db"])
     expect(output).toContain("all 3 runs have ended:")
     expect(output.match(/^ {2}\S+ {2}finished in \d+ ms$/gm)).toHaveLength(3)
     expect(output).toContain("worker: stopped")
   }, TIMEOUT)
 
   it("email drive: the typed input reaches every step, SendEmail sends in batches", async ({ expect }) => {
-    const data = dataFolder()
-    const { code, output } = await run("examples/email/drive.ts", ["autumn-launch"], { PRORCH_EXAMPLES_DATA: data })
-    expect(code, output).toBe(0)
-    expect(output).toContain(`database: ${path.join(data, "email", "drive.db")} (fresh)`)
+    const { output } = await runFresh(expect, "examples/email/drive.ts", ["autumn-launch"], "database", ["email", "drive.db"])
     expect(statusChanges(output)).toEqual([
       ["GenerateAudience", "created", "finished"],
       ["GenerateCache", "created", "finished"],
@@ -132,11 +145,10 @@ describe.concurrent("examples", () => {
   }, TIMEOUT)
 
   it("custom-repository: the backup pipeline finishes on the JSON file store", async ({ expect }) => {
-    const data = dataFolder()
-    const file = path.join(data, "custom-repository", "database.json")
-    const { code, output } = await run("examples/custom-repository/main.ts", [], { PRORCH_EXAMPLES_DATA: data })
-    expect(code, output).toBe(0)
-    expect(output).toContain(`store: ${file} (fresh)`)
+    const { file, output } = await runFresh(expect, "examples/custom-repository/main.ts", [], "store", [
+      "custom-repository",
+      "database.json"
+    ])
     expect(statusChanges(output)).toEqual(backupChanges)
     expect(output).toMatch(/Final status of run \S+: finished\./)
     const document = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, Array<Record<string, unknown>>>
@@ -152,10 +164,7 @@ describe.concurrent("examples", () => {
     ] as const
   ) {
     it(`approval demo ${args.join(" ") || "(approved)"}: the run ends ${status}`, async ({ expect }) => {
-      const data = dataFolder()
-      const { code, output } = await run("examples/approval/demo.ts", args, { PRORCH_EXAMPLES_DATA: data })
-      expect(code, output).toBe(0)
-      expect(output).toContain(`database: ${path.join(data, "approval", "demo.db")} (fresh)`)
+      const { output } = await runFresh(expect, "examples/approval/demo.ts", args, "database", ["approval", "demo.db"])
       expect(output).toContain(`run ended: ${status}`)
       expect(output).toMatch(detail)
       if (args.length === 0 || args[0] === "--reject") expect(output).toMatch(/ signalled AwaitApproval /)
@@ -164,10 +173,7 @@ describe.concurrent("examples", () => {
   }
 
   it("polling demo: a durable timer and a retried 503, then the run finishes", async ({ expect }) => {
-    const data = dataFolder()
-    const { code, output } = await run("examples/polling/demo.ts", [], { PRORCH_EXAMPLES_DATA: data })
-    expect(code, output).toBe(0)
-    expect(output).toContain(`database: ${path.join(data, "polling", "demo.db")} (fresh)`)
+    const { output } = await runFresh(expect, "examples/polling/demo.ts", [], "database", ["polling", "demo.db"])
     expect(output).toContain("status: 503 on poll 2")
     expect(output).toMatch(/ retried RunExport \(attempt 1\) .*export service unavailable \(503\)/)
     expect(output).toMatch(/ waited RunExport /)

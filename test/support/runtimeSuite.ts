@@ -184,10 +184,16 @@ export const runtime = (backend: Backend) =>
           yield* Effect.forkScoped(o.worker({ schedule: Schedule.spaced("5 seconds") }))
           yield* advance("8 seconds")
           expect((yield* o.get(runId)).status).toBe("finished")
-          // work at 0 (the wait), the timer at 2 s rather than the schedule's 5 s, then every 5 s. The
-          // instants only: on PostgreSQL the NOTIFY of the wait's commit travels in real time and may
-          // arrive once the test clock has passed 2 s, waking the worker once more at that instant
-          expect([...new Set(polls.map((t) => t - t0))]).toEqual([0, 2000, 7000])
+          // work at 0 (the wait), the timer at 2 s rather than the schedule's 5 s, then every 5 s
+          const expected = [0, 0, 0, 2000, 2000, 2000, 7000]
+          if (repository.wakeups === undefined) {
+            expect(polls.map((t) => t - t0)).toEqual(expected)
+          } else {
+            // wake-ups pushed by the storage (PostgreSQL's NOTIFY) travel in real time: the one of the
+            // wait's commit may arrive once the test clock has passed 2 s, and wake the worker once
+            // more at that instant
+            expect([...new Set(polls.map((t) => t - t0))]).toEqual([...new Set(expected)])
+          }
         })
       ))
 
