@@ -1,5 +1,6 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -38,12 +39,12 @@ export interface Dialect {
     tables: Tables,
     exec: Exec,
     options: Repository.ClaimOptions
-  ) => Effect.Effect<ReadonlyArray<Leased>, RepositoryError>
+  ) => Effect.Effect<ReadonlyArray<Leased>, SqlError | RepositoryError>
   /**
    * tell idle workers that a run is due at `at` (epoch milliseconds), in the transaction
    * (PostgreSQL NOTIFY, delivered when it commits)
    */
-  readonly notify?: ((exec: Exec, at: number) => Effect.Effect<void, RepositoryError>) | undefined
+  readonly notify?: ((exec: Exec, at: number) => Effect.Effect<void, SqlError | RepositoryError>) | undefined
   /** the NOTIFY channel, for the statements that notify in themselves */
   readonly channel?: string | undefined
   /** whether a failed transaction may simply be tried again (SQLite's "database is locked") */
@@ -71,8 +72,12 @@ export interface Leased {
 /** @internal a run due later than this is not worth waking anyone for: polling finds it */
 export const notifyWindow = 60_000
 
-/** @internal run one statement on the reserved connection */
-export type Exec = (sql: string, params?: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<any>, RepositoryError>
+/**
+ * @internal run one statement on the connection of a transaction. It fails with the driver's
+ * `SqlError`: the transaction maps it, once, to a `RepositoryError` naming its operation
+ * (`retrying`), rather than each statement paying for a mapping of its own.
+ */
+export type Exec = (sql: string, params?: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<any>, SqlError>
 
 const Num = Schema.Union(Schema.Number, Schema.NumberFromString)
 const Json = <A, I>(schema: Schema.Schema<A, I>) => Schema.Union(Schema.parseJson(schema), schema)
@@ -236,65 +241,107 @@ export const realSleep = (ms: number): Effect.Effect<void> =>
   })
 
 /**
- * Another process holds the lock (SQLite), or the connection broke (PostgreSQL): try the whole
- * transaction again after a short, random pause that leaves the event loop free (SQLite's own
- * busy handler sleeps the thread, up to 100 ms at a time), until `retryFor` has passed since the
- * first failure. A write that succeeds at once costs one handler, nothing more.
+ * @internal what a transaction failed with, as the repository reports it: the driver's `SqlError`, and a
+ * defect (a driver that throws), become a `RepositoryError` naming the operation; anything else
+ * (a `VersionConflict`, a `CorruptRecord`, an interruption) stays as it is.
  */
-const retrying = <A, E>(
+export const repositoryCause = <E>(
+  operation: string,
+  cause: Cause.Cause<E | SqlError>
+): Cause.Cause<Exclude<E, SqlError> | RepositoryError> => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    return failure.value instanceof SqlError
+      ? Cause.fail(new RepositoryError({ operation, cause: failure.value }))
+      : cause as Cause.Cause<Exclude<E, SqlError>>
+  }
+  const defect = Cause.dieOption(cause)
+  return Option.isSome(defect)
+    ? Cause.fail(new RepositoryError({ operation, cause: defect.value }))
+    : cause as Cause.Cause<never>
+}
+
+/**
+ * @internal run a transaction (or a statement) of `operation`, with its failures as the repository reports
+ * them (`repositoryCause`). Another process holds the lock (SQLite), or the connection broke
+ * (PostgreSQL): try the whole transaction again after a short, random pause that leaves the event
+ * loop free (SQLite's own busy handler sleeps the thread, up to 100 ms at a time), until
+ * `retryFor` has passed since the first failure. A transaction that succeeds at once costs one
+ * handler, nothing more.
+ */
+export const retrying = <A, E>(
   dialect: Pick<Dialect, "retryable" | "retryFor" | "maxPause" | "logRetries">,
   operation: string,
-  effect: Effect.Effect<A, E | RepositoryError>
-): Effect.Effect<A, E | RepositoryError> =>
-  Effect.catchIf(
-    effect,
-    (error): error is RepositoryError =>
-      error instanceof RepositoryError && dialect.retryFor > 0 && dialect.retryable(error),
-    (first) => {
-      const deadline = Date.now() + dialect.retryFor
-      let pause = 1
-      let tries = 1
-      const again = (error: RepositoryError): Effect.Effect<A, E | RepositoryError> => {
-        const ms = Math.random() * pause
-        pause = Math.min(pause * 2, dialect.maxPause)
-        const log = dialect.logRetries && tries === 1
-          ? Effect.logWarning(`prorch: ${operation} failed, trying again: ${error.message}`)
-          : Effect.void
-        return log.pipe(
-          Effect.zipRight(realSleep(ms)),
-          Effect.zipRight(Effect.catchIf(
-            effect,
-            (error): error is RepositoryError =>
-              error instanceof RepositoryError && dialect.retryable(error) && Date.now() < deadline,
-            (error) => {
-              tries++
-              return again(error)
-            }
-          ))
-        )
-      }
-      const retried = again(first)
-      return dialect.logRetries
-        ? Effect.tap(retried, () => Effect.logInfo(`prorch: ${operation} succeeded after ${tries + 1} tries`))
-        : retried
+  effect: Effect.Effect<A, E | SqlError>
+): Effect.Effect<A, Exclude<E, SqlError> | RepositoryError> => {
+  type Out = Effect.Effect<A, Exclude<E, SqlError> | RepositoryError>
+  /** the failure of `cause`, when it is one worth trying again */
+  const retryable = (cause: Cause.Cause<Exclude<E, SqlError> | RepositoryError>): RepositoryError | undefined => {
+    const failure = Option.getOrUndefined(Cause.failureOption(cause))
+    return failure instanceof RepositoryError && dialect.retryable(failure) ? failure : undefined
+  }
+  const attempt = (onFailure: (cause: Cause.Cause<Exclude<E, SqlError> | RepositoryError>) => Out): Out =>
+    Effect.matchCauseEffect(effect, {
+      onFailure: (cause) => onFailure(repositoryCause(operation, cause)),
+      onSuccess: Effect.succeed
+    })
+  return attempt((cause) => {
+    const first = dialect.retryFor > 0 ? retryable(cause) : undefined
+    if (first === undefined) return Effect.failCause(cause)
+    const deadline = Date.now() + dialect.retryFor
+    let pause = 1
+    let tries = 1
+    const again = (error: RepositoryError): Out => {
+      const ms = Math.random() * pause
+      pause = Math.min(pause * 2, dialect.maxPause)
+      const log = dialect.logRetries && tries === 1
+        ? Effect.logWarning(`prorch: ${operation} failed, trying again: ${error.message}`)
+        : Effect.void
+      return log.pipe(
+        Effect.zipRight(realSleep(ms)),
+        Effect.zipRight(attempt((cause) => {
+          const error = Date.now() < deadline ? retryable(cause) : undefined
+          if (error === undefined) return Effect.failCause(cause)
+          tries++
+          return again(error)
+        }))
+      )
     }
-  )
+    const retried = again(first)
+    return dialect.logRetries
+      ? Effect.tap(retried, () => Effect.logInfo(`prorch: ${operation} succeeded after ${tries + 1} tries`))
+      : retried
+  })
+}
+
+/** @internal the lock of a connection that the repository holds: one transaction at a time */
+export interface Lock {
+  /** run `use` with the lock held, released however `use` ends; waiting for it can be interrupted */
+  <A, E>(use: Effect.Effect<A, E>): Effect.Effect<A, E>
+  /**
+   * In an uninterruptible region: take the lock, then run `then` (at once, in the same step, when
+   * the lock is free). The caller gives it back with `unsafeRelease` however `then` ends.
+   */
+  readonly take: <A, E>(then: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  /** give back a lock taken with `take` */
+  readonly unsafeRelease: () => void
+}
 
 /**
  * @internal the lock of a connection that the repository holds: one transaction at a time.
- * Uncontended it costs two synchronous steps (Effect's semaphore costs several times more). Like
+ * Uncontended it costs a synchronous step (Effect's semaphore costs several times more). Like
  * Effect's semaphore, a release wakes the first waiter through the scheduler and a fiber that runs
  * first may take the lock meanwhile (the woken waiter then waits again, first in line): handing the
  * lock straight to the next waiter would make every transaction under contention wait a round of
  * the scheduler. Taken in an uninterruptible region, so a waiter is never lost; released however
  * `use` ends.
  */
-export const makeLock = () => {
+export const makeLock = (): Lock => {
   let locked = false
   const waiting: Array<() => void> = []
   const wait = (first: boolean): Effect.Effect<void> =>
     Effect.async<void>((resume) => {
-      // checked again here: the lock may have been released since `acquire` looked
+      // checked again here: the lock may have been released since `take` looked
       if (!locked) {
         locked = true
         resume(Effect.void)
@@ -304,25 +351,30 @@ export const makeLock = () => {
       if (first) waiting.unshift(woken)
       else waiting.push(woken)
     })
-  const acquire = Effect.suspend(() => {
-    if (locked) return wait(false)
-    locked = true
-    return Effect.void
-  })
-  const release = Effect.sync(() => {
+  const take = <A, E>(then: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      if (locked) return Effect.zipRight(wait(false), then)
+      locked = true
+      return then
+    })
+  const unsafeRelease = () => {
     locked = false
     waiting.shift()?.()
-  })
-  return <A, E>(use: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  }
+  const lock = <A, E>(use: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.zipRight(
-        acquire,
-        Effect.matchCauseEffect(restore(use), {
-          onFailure: (cause) => Effect.zipRight(release, Effect.failCause(cause)),
-          onSuccess: (value) => Effect.as(release, value)
-        })
-      )
+      take(Effect.matchCauseEffect(restore(use), {
+        onFailure: (cause) => {
+          unsafeRelease()
+          return Effect.failCause(cause)
+        },
+        onSuccess: (value) => {
+          unsafeRelease()
+          return Effect.succeed(value)
+        }
+      }))
     )
+  return Object.assign(lock, { take, unsafeRelease })
 }
 
 /** BEGIN, the body, COMMIT (ROLLBACK if anything failed); only the body can be interrupted */
@@ -331,18 +383,18 @@ const inTransaction = <A, E>(
   begin: string,
   body: (exec: Exec) => Effect.Effect<A, E>,
   restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
-): Effect.Effect<A, E | RepositoryError> =>
-  Effect.flatMap(exec(begin), () =>
-    Effect.flatMap(
-      Effect.exit(restore(body(exec))),
-      (exit): Effect.Effect<A, E | RepositoryError> =>
-        exit._tag === "Success"
-          ? Effect.matchCauseEffect(exec("COMMIT"), {
-            onSuccess: () => Effect.succeed(exit.value),
-            onFailure: (cause) => Effect.zipRight(Effect.ignore(exec("ROLLBACK")), Effect.failCause(cause))
-          })
-          : Effect.zipRight(Effect.ignore(exec("ROLLBACK")), exit)
-    ))
+): Effect.Effect<A, E | SqlError> => {
+  const rollback = (cause: Cause.Cause<E | SqlError>) => Effect.zipRight(Effect.ignore(exec("ROLLBACK")), Effect.failCause(cause))
+  return Effect.flatMap(exec(begin), () =>
+    Effect.matchCauseEffect(restore(body(exec)), {
+      onFailure: rollback,
+      onSuccess: (value) =>
+        Effect.matchCauseEffect(exec("COMMIT"), {
+          onFailure: rollback,
+          onSuccess: () => Effect.succeed(value)
+        })
+    }))
+}
 
 /** @internal `(?, ?, ?)` */
 export const tuple = (n: number) => `(${Array.from({ length: n }, () => "?").join(", ")})`
@@ -361,7 +413,7 @@ export const make = (
   connection?: {
     readonly conn: SqlConnection.Connection
     /** one transaction at a time on it (`makeLock`) */
-    readonly lock: <A, E>(use: Effect.Effect<A, E>) => Effect.Effect<A, E>
+    readonly lock: Lock
     /** whether concurrent creates and commits share transactions (group commit) */
     readonly groupCommit: boolean
   }
@@ -393,44 +445,41 @@ export const make = (
     }
   }
 
-  const execOn = (operation: string, conn: SqlConnection.Connection): Exec => (text, params = []) =>
-    Effect.mapError(
-      conn.execute(q(text), params, undefined),
-      (cause) => new RepositoryError({ operation, cause })
-    )
+  const execOn = (conn: SqlConnection.Connection): Exec => (text, params = []) => conn.execute(q(text), params, undefined)
+  const held = connection === undefined ? undefined : { lock: connection.lock, exec: execOn(connection.conn) }
 
   /**
    * Run `use` on a connection: the one the repository holds (behind its lock), or one reserved
-   * from the client for the while. A defect (a driver that throws) is a `RepositoryError`.
+   * from the client for the while. Its failures are mapped by `retrying`, around it.
    */
-  const withConnection = <A, E>(
-    operation: string,
-    use: (exec: Exec) => Effect.Effect<A, E | RepositoryError>
-  ): Effect.Effect<A, E | RepositoryError> =>
-    Effect.catchAllDefect(
-      connection !== undefined
-        ? connection.lock(use(execOn(operation, connection.conn)))
-        : Effect.scoped(
-          Effect.flatMap(
-            Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation, cause })),
-            (conn) => use(execOn(operation, conn))
-          )
-        ),
-      (defect) => Effect.fail(new RepositoryError({ operation, cause: defect }))
-    )
+  const withConnection = <A, E>(use: (exec: Exec) => Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
+    held !== undefined
+      ? held.lock(use(held.exec))
+      : Effect.scoped(Effect.flatMap(sql.reserve, (conn) => use(execOn(conn))))
 
   /** one transaction; SQLite writes take the write lock up front */
   const transaction = <A, E>(
-    operation: string,
     begin: string,
     body: (exec: Exec) => Effect.Effect<A, E>
-  ): Effect.Effect<A, E | RepositoryError> =>
-    Effect.uninterruptibleMask((restore) =>
-      withConnection(operation, (exec) => inTransaction(exec, begin, body, restore))
-    )
+  ): Effect.Effect<A, E | SqlError> =>
+    Effect.uninterruptibleMask((restore) => {
+      if (held === undefined) return withConnection((exec) => inTransaction(exec, begin, body, restore))
+      // the held connection: its lock taken and given back here, in the transaction's own region
+      const { exec, lock } = held
+      return lock.take(Effect.matchCauseEffect(inTransaction(exec, begin, body, restore), {
+        onFailure: (cause) => {
+          lock.unsafeRelease()
+          return Effect.failCause(cause)
+        },
+        onSuccess: (value) => {
+          lock.unsafeRelease()
+          return Effect.succeed(value)
+        }
+      }))
+    })
 
   const write = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    retrying(dialect, operation, transaction(operation, dialect.beginWrite, body))
+    retrying(dialect, operation, transaction(dialect.beginWrite, body))
 
   // --- group commit (a held connection): concurrent writes share one transaction ---------------
   //
@@ -474,7 +523,7 @@ export const make = (
     const together = retrying(
       dialect,
       "commit",
-      transaction("commit", dialect.beginWrite, (exec) =>
+      transaction(dialect.beginWrite, (exec) =>
         Effect.suspend(() => {
           exits = []
           return Effect.forEach(group, (item) =>
@@ -523,21 +572,25 @@ export const make = (
   const enqueue = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) => {
     const done = Deferred.unsafeMake<unknown, unknown>(FiberId.none)
     queue.push({ operation, body, done })
-    return Deferred.await(done) as Effect.Effect<A, E | RepositoryError>
+    // the results handed over are mapped already (`runGroup` runs the writes through `retrying`)
+    return Deferred.await(done) as Effect.Effect<A, Exclude<E, SqlError> | RepositoryError>
   }
 
   /** a write through the group commit, uninterruptible from the moment it is queued (as a transaction is) */
   const grouped = <A, E>(
     operation: string,
     body: (exec: Exec) => Effect.Effect<A, E>
-  ): Effect.Effect<A, E | RepositoryError> =>
-    Effect.uninterruptible(Effect.suspend((): Effect.Effect<A, E | RepositoryError> => {
+  ): Effect.Effect<A, Exclude<E, SqlError> | RepositoryError> =>
+    Effect.uninterruptible(Effect.suspend((): Effect.Effect<A, Exclude<E, SqlError> | RepositoryError> => {
       if (forming) return enqueue(operation, body)
       forming = true
       alone = (alone + 1) & 15
       if (lastGroup === 1 && alone !== 1) {
         // a lone writer: its own transaction, at once
-        return Effect.flatMap(Effect.exit(write(operation, body)), after)
+        return Effect.matchCauseEffect(write(operation, body), {
+          onFailure: (cause) => after(Exit.failCause(cause)),
+          onSuccess: (value) => after(Exit.succeed(value))
+        })
       }
       // this write starts a group: the fibers that are ready run first, and may join it
       const result = enqueue(operation, body)
@@ -546,13 +599,13 @@ export const make = (
   const groupWrite = connection?.groupCommit === true ? grouped : write
   /** one statement (atomic by itself): no BEGIN and COMMIT */
   const single = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    retrying(dialect, operation, withConnection(operation, body))
+    retrying(dialect, operation, withConnection(body))
   /** a read of one statement: no transaction needed (SQLite reads are cheap either way) */
   const readOne = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
     dialect.singleStatements ? single(operation, body) : read(operation, body)
 
   const read = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
-    retrying(dialect, operation, transaction(operation, dialect.beginRead, body))
+    retrying(dialect, operation, transaction(dialect.beginRead, body))
 
   const insertRun = `INSERT INTO ${runs} (uuid, name, status, metadata, input, idempotency_key, version, wake_at, ` +
     `lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events) ` +
@@ -986,7 +1039,7 @@ export const claimBySelect = (
   tables: Tables,
   exec: Exec,
   options: Repository.ClaimOptions
-): Effect.Effect<ReadonlyArray<Leased>, RepositoryError> =>
+): Effect.Effect<ReadonlyArray<Leased>, SqlError> =>
   Effect.gen(function*() {
     if (options.names.length === 0 || options.limit <= 0) return []
     const due = yield* exec(dueQuery(tables, options.names.length, options.after !== undefined), [
@@ -1022,19 +1075,16 @@ export const migrate = (
   dialect: Pick<Dialect, "placeholders" | "beginWrite" | "retryable" | "retryFor" | "maxPause" | "logRetries">,
   tables: Tables,
   migrations: ReadonlyArray<Migration>,
-  lock: (exec: Exec) => Effect.Effect<void, RepositoryError> = () => Effect.void
+  lock: (exec: Exec) => Effect.Effect<unknown, SqlError> = () => Effect.void
 ): Effect.Effect<void, RepositoryError> =>
   retrying(dialect, "migrate", Effect.uninterruptibleMask((restore) =>
     Effect.scoped(
       Effect.flatMap(
-        Effect.mapError(sql.reserve, (cause) => new RepositoryError({ operation: "migrate", cause })),
+        sql.reserve,
         (conn) => {
           // unprepared: a migration's statements run once
           const exec: Exec = (text, params = []) =>
-            Effect.mapError(
-              conn.executeUnprepared(dialect.placeholders(text), params, undefined),
-              (cause) => new RepositoryError({ operation: "migrate", cause })
-            )
+            conn.executeUnprepared(dialect.placeholders(text), params, undefined)
           return inTransaction(exec, dialect.beginWrite, (exec) =>
             Effect.gen(function*() {
               yield* lock(exec)
