@@ -316,7 +316,10 @@ export const retrying = <A, E>(
 
 /** @internal the lock of a connection that the repository holds: one transaction at a time */
 export interface Lock {
-  /** run `use` with the lock held, released however `use` ends; waiting for it can be interrupted */
+  /**
+   * run `use` with the lock held, released however `use` ends; a fiber interrupted while it waits
+   * gets the lock first (a waiter is never lost), then gives it back without running `use`
+   */
   <A, E>(use: Effect.Effect<A, E>): Effect.Effect<A, E>
   /**
    * In an uninterruptible region: take the lock, then run `then` (at once, in the same step, when
