@@ -243,24 +243,54 @@ export const sqliteReplay = (
 
 /**
  * What the commits on a file wrote, read from its WAL (of a connection that did not checkpoint):
- * the pages (WAL frames) and the commits (frames that end a transaction). A commit costs an fsync
- * and each page a write, with `synchronous = FULL`.
+ * the pages (WAL frames), the commits (frames that end a transaction), and the number of the page
+ * each frame wrote, in order. A commit costs an fsync and each page a write, with
+ * `synchronous = FULL`.
  */
-export const walWrites = (file: string): { readonly pages: number; readonly commits: number } => {
-  if (!fs.existsSync(`${file}-wal`)) return { pages: 0, commits: 0 }
+export const walWrites = (
+  file: string
+): { readonly pages: number; readonly commits: number; readonly pageNumbers: ReadonlyArray<number> } => {
+  const pageNumbers: Array<number> = []
+  if (!fs.existsSync(`${file}-wal`)) return { pages: 0, commits: 0, pageNumbers }
   const wal = fs.readFileSync(`${file}-wal`)
-  if (wal.length < 32) return { pages: 0, commits: 0 }
+  if (wal.length < 32) return { pages: 0, commits: 0, pageNumbers }
   const pageSize = wal.readUInt32BE(8)
   const salt = [wal.readUInt32BE(16), wal.readUInt32BE(20)]
-  let pages = 0
   let commits = 0
   // frames of this WAL generation carry its salts; what follows them is left over from an earlier one
   for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
     if (wal.readUInt32BE(at + 8) !== salt[0] || wal.readUInt32BE(at + 12) !== salt[1]) break
-    pages++
+    pageNumbers.push(wal.readUInt32BE(at))
     if (wal.readUInt32BE(at + 4) !== 0) commits++
   }
-  return { pages, commits }
+  return { pages: pageNumbers.length, commits, pageNumbers }
+}
+
+/**
+ * Which B-tree (table or index, without the `prorch_` prefix) each of `pageNumbers` belongs to, by
+ * SQLite's `dbstat` table (read while the WAL holds the pages); page 1 is the file's header. The
+ * count of each, per run.
+ */
+export const pagesByTree = (
+  file: string,
+  pageNumbers: ReadonlyArray<number>,
+  runs: number
+): ReadonlyArray<readonly [string, number]> => {
+  const db = new Database(file, { readonly: true })
+  const owner = new Map<number, string>()
+  try {
+    for (const row of db.prepare("SELECT name, pageno FROM dbstat").all() as Array<{ name: string; pageno: number }>) {
+      owner.set(row.pageno, row.name.replace(/^prorch_/, ""))
+    }
+  } finally {
+    db.close()
+  }
+  const counts = new Map<string, number>()
+  for (const page of pageNumbers) {
+    const tree = page === 1 ? "header" : owner.get(page) ?? "other"
+    counts.set(tree, (counts.get(tree) ?? 0) + 1)
+  }
+  return [...counts].map(([tree, n]) => [tree, n / runs] as const).sort((a, b) => b[1] - a[1])
 }
 
 /**

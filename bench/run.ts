@@ -18,7 +18,16 @@ import * as path from "node:path"
 import pg from "pg"
 import { Orchestrator, PgRepository, Repository, SqliteRepository } from "prorch"
 import { uuidv7 } from "../src/internal/ids.js"
-import { commitCost, pgFloor, recordStatements, sqliteFloor, sqliteReplay, timeStatements, walWrites } from "./floors.js"
+import {
+  commitCost,
+  pagesByTree,
+  pgFloor,
+  recordStatements,
+  sqliteFloor,
+  sqliteReplay,
+  timeStatements,
+  walWrites
+} from "./floors.js"
 import { formatRow, log, machine, median, percentile, removeDatabase, root, type Row, tmp } from "./lib.js"
 import { polling, threeSteps } from "./pipelines.js"
 
@@ -188,8 +197,13 @@ const w1w2 = async () => {
       handle.run(size.w1Pages)
       // before closing: the last connection to close checkpoints the WAL and removes it
       const after = walWrites(file)
+      const trees = pagesByTree(file, after.pageNumbers.slice(pagesBefore), size.w1Pages)
       handle.close()
-      return { pages: (after.pages - pagesBefore) / size.w1Pages, commits: (after.commits - before) / size.w1Pages }
+      return {
+        pages: (after.pages - pagesBefore) / size.w1Pages,
+        commits: (after.commits - before) / size.w1Pages,
+        trees
+      }
     }
     const libraryWrites = await written("replay", (file) => {
       const r = sqliteReplay(file, statements, "FULL", 0)
@@ -200,6 +214,9 @@ const w1w2 = async () => {
       return { run: (n) => { for (let i = 0; i < n; i++) f.one() }, close: f.close }
     })
     const cost = commitCost(sqliteFile("w1-commit-cost"))
+    /** the B-trees that take at least a tenth of a page a run, largest first */
+    const byTree = (trees: ReadonlyArray<readonly [string, number]>) =>
+      trees.filter(([, n]) => n >= 0.1).map(([tree, n]) => `${tree} ${n.toFixed(1)}`).join(", ")
     rows.push({
       workload: "W1",
       figure: "diagnostic: pages written per run (WAL frames)",
@@ -209,6 +226,8 @@ const w1w2 = async () => {
       better: "lower",
       note: `in ${libraryWrites.commits.toFixed(1)} commits (fsyncs) per run, the floor in ${
         floorWrites.commits.toFixed(1)
+      }; per run by B-tree, the library's: ${byTree(libraryWrites.trees)}; the floor's: ${
+        byTree(floorWrites.trees)
       }; ${size.w1Pages.toLocaleString("en-US")} runs of each on a fresh file, counted in its WAL; on this disk a commit costs ${
         cost.fixed.toFixed(0)
       } µs plus ${cost.perPage.toFixed(0)} µs per page it writes (COMMITs of 1 and of 16 pages timed, \`synchronous = FULL\`)`
