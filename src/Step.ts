@@ -16,6 +16,7 @@ import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import { DefinitionError } from "./Errors.js"
 
 /**
@@ -414,8 +415,21 @@ const unsafeMake = (fields: Omit<Any, TypeId | "pipe">): Any =>
   Object.freeze(Object.assign(Object.create(Proto), fields, { needs: Object.freeze({ ...fields.needs }) }))
 
 /**
+ * A handler may not require a `Scope`: whatever it acquires must be released when its call ends
+ * (`Effect.scoped` inside the handler), since the run's next call may run in another process. A
+ * handler that requires one is a compile error naming this rule.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NoScope<R> = [Extract<R, Scope.Scope>] extends [never] ? unknown
+  : {
+    readonly "a step handler may not require Scope: acquire its resources inside Effect.scoped in the handler": never
+  }
+
+/**
  * Define a step. Throws a `DefinitionError` for a blank name, for `state` without `onStart`, and
- * for `output` without `onContinue`.
+ * for `output` without `onContinue`. A handler may not require a `Scope` (`NoScope`).
  *
  * @example
  * ```ts
@@ -443,7 +457,8 @@ export const make = <
   R2 = never
 >(
   name: Name,
-  options: Options<State, Output, Input, Needs, Signal, E1, R1, E2, R2> = {}
+  // `{}` is all of `Options` left out; its `NoScope` part holds whenever the handlers are left out
+  options: Options<State, Output, Input, Needs, Signal, E1, R1, E2, R2> & NoScope<R1 | R2> = {} as never
 ): Step<Name, State, Output, Input, Needs, Signal, E1 | E2, R1 | R2> => {
   check(typeof name === "string" && name.trim() !== "", "BlankStepName", String(name), "a step needs a non-blank name")
   check(

@@ -168,6 +168,26 @@ describe("types: steps", () => {
     expect(Step.finish({ location: "x" })).toEqual({ _tag: "Finish", output: { location: "x" } })
   })
 
+  it("a handler may not require a Scope; one that scopes its resources itself compiles", () => {
+    const leaky = () =>
+      // @ts-expect-error a step handler may not require Scope (its finalizer would outlive the call)
+      step("Leaky", {
+        onStart: () => Effect.addFinalizer(() => Effect.void)
+      })
+    const leakyContinue = () =>
+      // @ts-expect-error the same for onContinue
+      step("LeakyContinue", {
+        onContinue: () => Effect.as(Effect.addFinalizer(() => Effect.void), Step.finish())
+      })
+    const scoped = step("Scoped", {
+      onStart: () => Effect.scoped(Effect.addFinalizer(() => Effect.void)),
+      onContinue: () => Effect.as(Mailer.pipe(Effect.flatMap((mailer) => mailer.send("ops"))), Step.finish())
+    })
+    expectTypeOf<Step.Context<typeof scoped>>().toEqualTypeOf<Mailer>()
+    expectTypeOf(leaky).toBeFunction()
+    expectTypeOf(leakyContinue).toBeFunction()
+  })
+
   it("ctx.outputs only has the keys named in needs", () => {
     const unknownKey = () =>
       step("UnknownKey", {
