@@ -7,7 +7,7 @@
  * ill-typed runs.
  */
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { type Errors, Orchestrator, Pipeline, pipeline, Repository, type Run, Step, step } from "prorch"
 
 // -----------------------------------------------------------------------------
@@ -364,6 +364,30 @@ describe("types: orchestrator", () => {
       Effect.provideService(Storage, { put: (path) => Effect.succeed(`s3:${path}`) }),
       Effect.provideService(Mailer, { send: () => Effect.void })
     ))
+
+  it.effect("the handlers' services come from the orchestrator's layer, not from the caller", () => {
+    const sent: Array<string> = []
+    const notify = step("Notify", {
+      onStart: () => Effect.flatMap(Mailer, (mailer) => mailer.send("start")),
+      onContinue: (ctx) =>
+        ctx.continuations < 1
+          ? Effect.succeed(Step.wait())
+          : Effect.as(Effect.flatMap(Mailer, (mailer) => mailer.send("continue")), Step.finish())
+    })
+    const notifying = pipeline("Notifying", notify)
+    // the mailer is given to the orchestrator's layer only: the calling fiber has none
+    const orchestrator = Orchestrator.layer([notifying]).pipe(
+      Layer.provide(Layer.succeed(Mailer, { send: (to) => Effect.sync(() => void sent.push(to)) })),
+      Layer.provideMerge(Repository.layerMemory)
+    )
+    return Effect.gen(function*() {
+      expect(Option.isNone(yield* Effect.serviceOption(Mailer))).toBe(true)
+      const runId = yield* Orchestrator.start(notifying)
+      yield* Orchestrator.executePending()
+      expect(sent).toEqual(["start", "continue"])
+      expect((yield* Orchestrator.get(runId)).status).toBe("finished")
+    }).pipe(Effect.provide(orchestrator))
+  })
 
   it.effect("ctx.outputs holds the decoded output of the needed step", () => {
     const sent: Array<string> = []
