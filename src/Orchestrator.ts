@@ -414,7 +414,8 @@ const makeService = (
   const names = [...registry.keys()]
   // the handlers' services, captured by the layer; nothing to provide when they need none. Not the
   // layer's own Scope (handlers may not require one, `Step.NoScope`), nor its memo map: providing
-  // a context costs each tick a merge and a comparison of contexts (~8-20% of a W1 run in memory)
+  // a context costs each tick a merge and a comparison of contexts (a fifth to a quarter of a W1 run
+  // in memory)
   const services = Context.omit(Repository.Repository, Scope.Scope)(context)
   const needsServices = [...services.unsafeMap.keys()].some((key) => key !== "effect/Layer/CurrentMemoMap")
   const provideServices = <A, E>(effect: Effect.Effect<A, E, any>): Effect.Effect<A, E> =>
