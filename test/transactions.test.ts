@@ -21,25 +21,24 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
 
 describe("a transaction's failures, as the repository reports them", () => {
-  it.effect("the driver's SqlError is a RepositoryError of the operation, with the driver's error as its cause", () =>
+  /** what `retrying` reports for a transaction that fails with `cause`: a RepositoryError of `operation` */
+  const reported = (operation: string, failed: Effect.Effect<never, SqlError>, cause: unknown) =>
     Effect.gen(function*() {
-      const sqlError = new SqlError({ message: "Failed to execute statement", cause: new Error("no such table: x") })
-      const exit = yield* Effect.exit(retrying(dialect(1_000), "commit", Effect.fail(sqlError)))
-      const error = failureOf(exit)
+      const error = failureOf(yield* Effect.exit(retrying(dialect(1_000), operation, failed)))
       expect(error).toBeInstanceOf(RepositoryError)
-      expect((error as RepositoryError).operation).toBe("commit")
-      expect((error as RepositoryError).cause).toBe(sqlError)
-    }))
+      expect((error as RepositoryError).operation).toBe(operation)
+      expect((error as RepositoryError).cause).toBe(cause)
+    })
 
-  it.effect("a defect (a driver that throws) is a RepositoryError too, not a crash of the caller", () =>
-    Effect.gen(function*() {
-      const boom = new TypeError("cannot bind a boolean")
-      const exit = yield* Effect.exit(retrying(dialect(1_000), "create", Effect.die(boom)))
-      const error = failureOf(exit)
-      expect(error).toBeInstanceOf(RepositoryError)
-      expect((error as RepositoryError).operation).toBe("create")
-      expect((error as RepositoryError).cause).toBe(boom)
-    }))
+  it.effect("the driver's SqlError is a RepositoryError of the operation, with the driver's error as its cause", () => {
+    const sqlError = new SqlError({ message: "Failed to execute statement", cause: new Error("no such table: x") })
+    return reported("commit", Effect.fail(sqlError), sqlError)
+  })
+
+  it.effect("a defect (a driver that throws) is a RepositoryError too, not a crash of the caller", () => {
+    const boom = new TypeError("cannot bind a boolean")
+    return reported("create", Effect.die(boom), boom)
+  })
 
   it.effect("the repository's own errors pass unchanged, and are not tried again", () =>
     Effect.gen(function*() {

@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import { CorruptRecord, RepositoryError, VersionConflict } from "../Errors.js"
 import type * as Repository from "../Repository.js"
 import { HistoryEvent, isTerminal, RunRecord, SignalRecord, Status, StepRecord } from "../Run.js"
-import { afterCursor, byDueOrder, cursorOf, isDue, newest } from "./records.js"
+import { afterCursor, byDueOrder, cursorOf, firstDue, isDue, newest } from "./records.js"
 
 /** @internal */
 export type Collection = "pipelines" | "pipeline_steps" | "pipeline_history" | "pipeline_signals"
@@ -236,7 +236,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
           const run = decodeRun(row)
           if (Either.isRight(run) && !names.has(run.right.name) && isDue(run.right, options.now)) found.push(run.right)
         }
-        return found.sort(byDueOrder).slice(0, options.limit).map((run) => ({ uuid: run.uuid, name: run.name }))
+        return firstDue(found, options.limit)
       }),
 
     nextWakeAt: (options) =>

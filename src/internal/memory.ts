@@ -4,7 +4,7 @@ import { VersionConflict } from "../Errors.js"
 import type * as Repository from "../Repository.js"
 import type { HistoryEvent, RunRecord, SignalRecord, StepRecord } from "../Run.js"
 import { isTerminal } from "../Run.js"
-import { afterCursor, byDueOrder, cursorOf, isDue, newest } from "./records.js"
+import { afterCursor, byDueOrder, cursorOf, firstDue, isDue, newest } from "./records.js"
 
 /** @internal */
 export const make = (): Repository.Service => {
@@ -123,7 +123,7 @@ export const make = (): Repository.Service => {
           const run = runs.get(uuid)!
           if (!names.has(run.name) && isDue(run, options.now)) found.push(run)
         }
-        return found.sort(byDueOrder).slice(0, options.limit).map((run) => ({ uuid: run.uuid, name: run.name }))
+        return firstDue(found, options.limit)
       }),
 
     nextWakeAt: (options) =>

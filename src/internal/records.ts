@@ -11,6 +11,13 @@ export const isDue = (run: RunRecord, now: number): boolean =>
 export const byDueOrder = (a: RunRecord, b: RunRecord): number =>
   a.wake_at - b.wake_at || (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0)
 
+/** @internal the first `limit` of some runs in due order, as `dueElsewhere` reports them (sorts `runs`) */
+export const firstDue = (
+  runs: Array<RunRecord>,
+  limit: number
+): Array<{ readonly uuid: string; readonly name: string }> =>
+  runs.sort(byDueOrder).slice(0, limit).map((run) => ({ uuid: run.uuid, name: run.name }))
+
 /** @internal whether a run comes after a cursor in due order */
 export const afterCursor = (run: RunRecord, cursor: Cursor | undefined): boolean =>
   cursor === undefined || run.wake_at > cursor.wakeAt || (run.wake_at === cursor.wakeAt && run.uuid > cursor.uuid)

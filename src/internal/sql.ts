@@ -322,12 +322,11 @@ export interface Lock {
    */
   <A, E>(use: Effect.Effect<A, E>): Effect.Effect<A, E>
   /**
-   * In an uninterruptible region: take the lock, then run `then` (at once, in the same step, when
-   * the lock is free). The caller gives it back with `unsafeRelease` however `then` ends.
+   * The same for a caller that is uninterruptible already (and restores interruption where it
+   * wants it, inside `use`): take the lock (at once, in the same step, when it is free), run `use`,
+   * give the lock back however `use` ends.
    */
-  readonly take: <A, E>(then: Effect.Effect<A, E>) => Effect.Effect<A, E>
-  /** give back a lock taken with `take` */
-  readonly unsafeRelease: () => void
+  readonly holding: <A, E>(use: Effect.Effect<A, E>) => Effect.Effect<A, E>
 }
 
 /**
@@ -344,7 +343,7 @@ export const makeLock = (): Lock => {
   const waiting: Array<() => void> = []
   const wait = (first: boolean): Effect.Effect<void> =>
     Effect.async<void>((resume) => {
-      // checked again here: the lock may have been released since `take` looked
+      // checked again here: the lock may have been released since `holding` looked
       if (!locked) {
         locked = true
         resume(Effect.void)
@@ -354,30 +353,30 @@ export const makeLock = (): Lock => {
       if (first) waiting.unshift(woken)
       else waiting.push(woken)
     })
-  const take = <A, E>(then: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.suspend(() => {
-      if (locked) return Effect.zipRight(wait(false), then)
-      locked = true
-      return then
-    })
-  const unsafeRelease = () => {
+  const release = () => {
     locked = false
     waiting.shift()?.()
   }
+  const holding = <A, E>(use: Effect.Effect<A, E>): Effect.Effect<A, E> => {
+    const used = Effect.matchCauseEffect(use, {
+      onFailure: (cause) => {
+        release()
+        return Effect.failCause(cause)
+      },
+      onSuccess: (value) => {
+        release()
+        return Effect.succeed(value)
+      }
+    })
+    return Effect.suspend(() => {
+      if (locked) return Effect.zipRight(wait(false), used)
+      locked = true
+      return used
+    })
+  }
   const lock = <A, E>(use: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.uninterruptibleMask((restore) =>
-      take(Effect.matchCauseEffect(restore(use), {
-        onFailure: (cause) => {
-          unsafeRelease()
-          return Effect.failCause(cause)
-        },
-        onSuccess: (value) => {
-          unsafeRelease()
-          return Effect.succeed(value)
-        }
-      }))
-    )
-  return Object.assign(lock, { take, unsafeRelease })
+    Effect.uninterruptibleMask((restore) => holding(restore(use)))
+  return Object.assign(lock, { holding })
 }
 
 /** BEGIN, the body, COMMIT (ROLLBACK if anything failed); only the body can be interrupted */
@@ -465,21 +464,12 @@ export const make = (
     begin: string,
     body: (exec: Exec) => Effect.Effect<A, E>
   ): Effect.Effect<A, E | SqlError> =>
-    Effect.uninterruptibleMask((restore) => {
-      if (held === undefined) return withConnection((exec) => inTransaction(exec, begin, body, restore))
-      // the held connection: its lock taken and given back here, in the transaction's own region
-      const { exec, lock } = held
-      return lock.take(Effect.matchCauseEffect(inTransaction(exec, begin, body, restore), {
-        onFailure: (cause) => {
-          lock.unsafeRelease()
-          return Effect.failCause(cause)
-        },
-        onSuccess: (value) => {
-          lock.unsafeRelease()
-          return Effect.succeed(value)
-        }
-      }))
-    })
+    Effect.uninterruptibleMask((restore) =>
+      held === undefined
+        ? withConnection((exec) => inTransaction(exec, begin, body, restore))
+        // the held connection's lock, taken in the transaction's own uninterruptible region
+        : held.lock.holding(inTransaction(held.exec, begin, body, restore))
+    )
 
   const write = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
     retrying(dialect, operation, transaction(dialect.beginWrite, body))
