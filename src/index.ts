@@ -23,6 +23,13 @@ export * as Errors from "./Errors.js"
 export * as Interpreter from "./Interpreter.js"
 
 /**
+ * Pictures of pipelines and runs, as Mermaid flowcharts.
+ *
+ * @since 0.1.0
+ */
+export * as Mermaid from "./Mermaid.js"
+
+/**
  * The Orchestrator service and its accessors.
  *
  * @since 0.1.0

@@ -1,7 +1,9 @@
 /** The tour of README.md, as it is printed there (on the memory layer instead of a file). */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema, TestClock } from "effect"
-import { Orchestrator, pipeline, Repository, step, Step } from "prorch"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Mermaid, Orchestrator, pipeline, Repository, step, Step } from "prorch"
 
 const generation = step("BackupGeneration", {
   output: Schema.Struct({ archive: Schema.String }),
@@ -48,4 +50,12 @@ describe("README tour", () => {
       Effect.provide(Orchestrator.layer([backup])),
       Effect.provide(Repository.layerMemory)
     ))
+})
+
+describe("docs/concepts.md pictures", () => {
+  it("prints the tour's pipeline as Mermaid.pipeline draws it", () => {
+    const text = fs.readFileSync(path.join(__dirname, "..", "docs", "concepts.md"), "utf8")
+    const printed = /```mermaid\n([\s\S]*?)\n```/.exec(text)
+    expect(printed?.[1]).toBe(Mermaid.pipeline(backup))
+  })
 })

@@ -1,0 +1,126 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer, Schedule, Schema, TestClock } from "effect"
+import { Mermaid, Orchestrator, pipeline, Repository, step, Step } from "prorch"
+
+const generation = step("BackupGeneration", {
+  output: Schema.Struct({ archive: Schema.String }),
+  onContinue: () => Effect.succeed(Step.finish({ archive: "a.tar" }))
+})
+
+const transfer = step("BackupTransfer", {
+  needs: { archive: generation },
+  state: Schema.Struct({ jobId: Schema.String }),
+  output: Schema.Struct({ location: Schema.String }),
+  retry: Schedule.spaced(Duration.seconds(10)),
+  onStart: () => Effect.succeed({ jobId: "job" }),
+  onContinue: () => Effect.succeed(Step.wait())
+})
+
+const notification = step("Notification", {
+  needs: { generation, transfer },
+  signal: Schema.String,
+  timeout: Duration.seconds(5),
+  onContinue: () => Effect.succeed(Step.finish())
+})
+
+const backup = pipeline("Backup", generation, transfer, notification)
+
+/** the lines of a picture that draw step `position`'s box */
+const box = (picture: string, position: number) =>
+  picture.split("\n").filter((line) => line.startsWith(`  s${position}[`))
+
+describe("Mermaid.pipeline", () => {
+  it("draws the steps in order, what each declares, and the outputs read by later steps", () => {
+    expect(Mermaid.pipeline(backup)).toBe([
+      "flowchart LR",
+      "  s0[\"BackupGeneration<br/>output\"]",
+      "  s1[\"BackupTransfer<br/>onStart · state · output · retry\"]",
+      "  s2[\"Notification<br/>signal · timeout\"]",
+      "  s0 --> s1",
+      "  s1 --> s2",
+      "  s0 -.->|\"archive\"| s1",
+      "  s0 -.->|\"generation\"| s2",
+      "  s1 -.->|\"transfer\"| s2"
+    ].join("\n"))
+  })
+
+  it("lays out top to bottom on request, and draws a one-step pipeline without arrows", () => {
+    const only = pipeline("One", step("Only", { onContinue: () => Effect.succeed(Step.finish()) }))
+    expect(Mermaid.pipeline(only, { direction: "TB" })).toBe("flowchart TB\n  s0[\"Only\"]")
+  })
+
+  it("escapes what Mermaid or HTML would read in a name, so that any name draws as written", () => {
+    const odd = step("say \"hi\" <b>#1</b> & `x`\nnext", { onContinue: () => Effect.succeed(Step.finish()) })
+    const picture = Mermaid.pipeline(pipeline("Odd", odd))
+    expect(box(picture, 0)).toEqual([
+      "  s0[\"say #34;hi#34; #60;b#62;#35;1#60;/b#62; #38; #96;x#96; next\"]"
+    ])
+    // the only quotes are the label's own, and the picture is two lines (no line break leaked)
+    expect(picture.split("\n")).toHaveLength(2)
+    expect(picture.match(/"/g)).toHaveLength(2)
+  })
+})
+
+describe("Mermaid.run", () => {
+  const failing = step("Charge", {
+    retry: Schedule.spaced(Duration.seconds(10)).pipe(Schedule.intersect(Schedule.recurs(1))),
+    onContinue: () => Effect.fail(new Error("card declined: insufficient funds"))
+  })
+  const receipt = step("Receipt", { onContinue: () => Effect.succeed(Step.finish()) })
+  const billing = pipeline("Billing", generation, failing, receipt)
+
+  const withOrchestrator = <A, E>(body: Effect.Effect<A, E, Orchestrator.Orchestrator>) =>
+    body.pipe(Effect.provide(Orchestrator.layer([backup, billing]).pipe(Layer.provide(Repository.layerMemory))))
+
+  it.effect("colours each step by its status, titled with the pipeline, the run and its status", () =>
+    withOrchestrator(Effect.gen(function*() {
+      const runId = yield* Orchestrator.start(backup)
+      const picture = Mermaid.run(yield* Orchestrator.get(runId))
+      expect(picture.split("\n").slice(0, 4)).toEqual([
+        "---",
+        `title: "Backup ${runId}: pending"`,
+        "---",
+        "flowchart LR"
+      ])
+      expect(box(picture, 0)).toEqual(["  s0[\"BackupGeneration<br/>finished\"]:::finished"])
+      expect(box(picture, 1)).toEqual(["  s1[\"BackupTransfer<br/>pending\"]:::pending"])
+      expect(box(picture, 2)).toEqual(["  s2[\"Notification<br/>created\"]:::created"])
+      expect(picture).toContain("  s0 --> s1\n  s1 --> s2\n")
+      for (const status of ["created", "pending", "finished", "failed", "cancelled"] as const) {
+        expect(picture).toContain(`  classDef ${status} ${Mermaid.statusStyles[status]}`)
+      }
+    })))
+
+  it.effect("shows a step's attempt while it is retried, its error, and the failed end", () =>
+    withOrchestrator(Effect.gen(function*() {
+      const runId = yield* Orchestrator.start(billing)
+      const retrying = Mermaid.run(yield* Orchestrator.get(runId))
+      expect(box(retrying, 1)).toEqual([
+        "  s1[\"Charge<br/>pending · attempt 2<br/>card declined: insufficient funds\"]:::pending"
+      ])
+
+      yield* TestClock.adjust(Duration.seconds(10))
+      yield* Orchestrator.executePending()
+      const failed = Mermaid.run(yield* Orchestrator.get(runId))
+      expect(failed).toContain(`title: "Billing ${runId}: failed"`)
+      expect(box(failed, 1)).toEqual(["  s1[\"Charge<br/>failed · attempt 2<br/>card declined: insufficient funds\"]:::failed"])
+      expect(box(failed, 2)).toEqual(["  s2[\"Receipt<br/>created\"]:::created"])
+    })))
+
+  it.effect("cuts a long error message, and a cancelled run shows its reason", () =>
+    withOrchestrator(Effect.gen(function*() {
+      const runId = yield* Orchestrator.start(backup)
+      const reason = `stopped by the operator ${"x".repeat(100)}`
+      yield* Orchestrator.cancel(runId, reason)
+      const view = yield* Orchestrator.get(runId)
+      const picture = Mermaid.run(view)
+      const cancelled = view.steps.find((s) => s.status === "cancelled")
+      expect(cancelled).toBeDefined()
+      const [line] = box(picture, view.steps.indexOf(cancelled!))
+      const message = line.slice(line.lastIndexOf("<br/>") + 5, line.lastIndexOf("\"]"))
+      expect(message).toHaveLength(80)
+      expect(message.endsWith("…")).toBe(true)
+      expect(reason.startsWith(message.slice(0, -1))).toBe(true)
+      expect(picture).toContain(`title: "Backup ${runId}: cancelled"`)
+    })))
+})
