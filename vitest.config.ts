@@ -3,9 +3,10 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   resolve: {
-    alias: {
-      prorch: path.resolve(__dirname, "src/index.ts")
-    }
+    alias: [
+      { find: /^prorch\/Cli$/, replacement: path.resolve(__dirname, "src/Cli.ts") },
+      { find: /^prorch$/, replacement: path.resolve(__dirname, "src/index.ts") }
+    ]
   },
   test: {
     include: ["test/**/*.test.ts"],

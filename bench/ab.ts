@@ -1,10 +1,10 @@
 /**
  * W1 on a SQLite file for two builds of the library in one process, against the floor: how the
  * A/B figures of docs/benchmarks.md are measured. Build each version with `npm run build` and copy
- * its `dist/index.js` somewhere under the repository (its imports resolve from `node_modules`),
- * for instance `bench/.builds/a.js` and `bench/.builds/b.js`; then
+ * its `dist` folder (the entry and the chunks it imports) somewhere under the repository (its
+ * imports resolve from `node_modules`), for instance `bench/.builds/a/` and `bench/.builds/b/`; then
  *
- *   npx tsx bench/ab.ts bench/.builds/a.js bench/.builds/b.js [chunks] [chunk size]
+ *   npx tsx bench/ab.ts bench/.builds/a/index.js bench/.builds/b/index.js [chunks] [chunk size]
  *
  * Each build and the floor warm up with 1,000 runs, then run `chunks` chunks (default 12) of
  * `chunk size` runs (default 250) each, the three interleaved in rotating order, each on a file of

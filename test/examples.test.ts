@@ -123,6 +123,35 @@ describe.concurrent("examples", () => {
     expect(second.output).toContain("runs still active: 0")
   }, TIMEOUT)
 
+  it("backup cli: lists, shows and draws the runs of create.ts, passes, and fails cleanly on a bad id", async ({ expect }) => {
+    const env = { PRORCH_DB: path.join(dataFolder(), "backups.db") }
+    const created = await run("examples/backup/create.ts", [], env)
+    expect(created.code, created.output).toBe(0)
+    const runId = /^run (\S+) /m.exec(created.output)![1]
+
+    const list = await run("examples/backup/cli.ts", ["list", "--status", "pending"], env)
+    expect(list.code, list.output).toBe(0)
+    expect(list.output.trim().split("\n")[1]).toMatch(new RegExp(`^${runId}  BackupAutomationPipeline  pending  BackupTransfer  `))
+    const show = await run("examples/backup/cli.ts", ["show", runId], env)
+    expect(show.code, show.output).toBe(0)
+    expect(show.output).toMatch(/^2 {2}BackupTransfer +pending +1 +\{"jobId":"transfer-\S+"\} +- +-$/m)
+    const picture = await run("examples/backup/cli.ts", ["picture", runId], env)
+    expect(picture.output).toContain("  s1[\"BackupTransfer<br/>pending\"]:::pending")
+
+    const pass = await run("examples/backup/cli.ts", ["pass"], env)
+    expect(pass.code, pass.output).toBe(0)
+    expect(pass.output).toMatch(/^ticked 1: 0 finished, 0 failed, 0 cancelled, 1 waiting$/m)
+
+    const missing = await run("examples/backup/cli.ts", ["show", "no-such-run"], env)
+    expect(missing.code).toBe(1)
+    // the message once, without a stack trace
+    expect(missing.output.trim()).toBe("error: no run with id no-such-run")
+    const bad = await run("examples/backup/cli.ts", ["list", "--status", "asleep"], env)
+    expect(bad.code).toBe(1)
+    expect(bad.output).toContain("Expected one of the following cases: created, pending, finished, failed, cancelled")
+    expect(bad.output).not.toContain("_tag")
+  }, TIMEOUT)
+
   it("backup worker-demo: a worker finishes 3 runs, then stops", async ({ expect }) => {
     const { output } = await runFresh(expect, "examples/backup/worker-demo.ts", [], "database", ["backup", "worker-demo.db"])
     expect(output).toContain("all 3 runs have ended:")

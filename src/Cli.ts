@@ -1,0 +1,365 @@
+/**
+ * A command line to inspect and manage runs, built with `@effect/cli` over the Orchestrator
+ * service: list, show, history, picture, start, pass, cancel, retry and signal. Imported from
+ * `prorch/Cli`, apart from the main entry, so that importing `prorch` does not load `@effect/cli`.
+ *
+ * The pipelines are your code, so the command line is yours too: a script of a few lines gives it
+ * your orchestrator layer (your pipelines and your repository), and the command line decodes
+ * inputs, states, outputs and signal payloads with your schemas.
+ *
+ * ```ts
+ * // bin/prorch.ts
+ * import { NodeContext, NodeRuntime } from "@effect/platform-node"
+ * import { Effect, Layer } from "effect"
+ * import { Orchestrator, SqliteRepository } from "prorch"
+ * import * as Cli from "prorch/Cli"
+ * import { backup, email } from "../src/pipelines.js"
+ *
+ * Cli.run({ name: "prorch", version: "1.0.0" })(process.argv).pipe(
+ *   Effect.provide(Orchestrator.layer([backup, email]).pipe(
+ *     Layer.provide(SqliteRepository.layer({ filename: "prorch.db" }))
+ *   )),
+ *   Effect.provide(NodeContext.layer),
+ *   NodeRuntime.runMain({ disableErrorReporting: true }) // Cli.run prints its failures itself
+ * )
+ * ```
+ *
+ * docs/cli.md has the commands, and how to print a failure to build your layers.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { EncodeError, UnknownPipeline } from "./Errors.js"
+import * as Mermaid from "./Mermaid.js"
+import * as Orchestrator from "./Orchestrator.js"
+import type * as Pipeline from "./Pipeline.js"
+import type * as Repository from "./Repository.js"
+import type * as Run from "./Run.js"
+
+/**
+ * How the command line names itself in its help and `--version`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Config {
+  /** The name shown in the help (default `"prorch"`). */
+  readonly name?: string | undefined
+  /** The version printed by `--version` (default `"0.0.0"`). */
+  readonly version?: string | undefined
+}
+
+// --- output ---------------------------------------------------------------------------------
+
+const time = (date: Date | null): string => date === null ? "-" : date.toISOString()
+
+const compact = (value: unknown): string => value === undefined ? "-" : JSON.stringify(value) ?? "-"
+
+/** rows as columns padded to their widest cell; the last column is not padded */
+const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
+  return rows.map((row) => row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join("  ").trimEnd())
+    .join("\n")
+}
+
+const printJson = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
+
+/**
+ * A run as text: its record, then one line per step with its status, attempt, state, output and
+ * last error.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatRun = (view: Run.RunView): string => {
+  const lines = [
+    table([
+      ["run", view.id],
+      ["pipeline", view.pipeline],
+      ["status", view.currentStep === null ? view.status : `${view.status} (step ${view.currentStep})`],
+      ["input", compact(view.input)],
+      ["created", time(view.createdAt)],
+      ["updated", time(view.updatedAt)],
+      ["due", view.endedAt === null ? time(view.wakeAt) : "-"],
+      ["ended", time(view.endedAt)],
+      ["key", view.idempotencyKey ?? "-"],
+      ["error", view.error === null ? "-" : view.error.message]
+    ]),
+    "",
+    table([
+      ["#", "STEP", "STATUS", "ATTEMPT", "STATE", "OUTPUT", "ERROR"],
+      ...view.steps.map((step, i) => [
+        String(i + 1),
+        step.name,
+        step.status,
+        String(step.attempt),
+        compact(step.state ?? undefined),
+        compact(step.output ?? undefined),
+        step.error === null ? "-" : step.error.message
+      ])
+    ])
+  ]
+  return lines.join("\n")
+}
+
+/**
+ * A page of runs as a table, newest first, with the cursor of the next page when there is one.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatPage = (page: Orchestrator.Page): string => {
+  if (page.runs.length === 0) return "no runs"
+  const rows = table([
+    ["RUN", "PIPELINE", "STATUS", "STEP", "CREATED", "ENDED"],
+    ...page.runs.map((run) => [
+      run.id,
+      run.pipeline,
+      run.status,
+      run.currentStep ?? "-",
+      time(run.createdAt),
+      time(run.endedAt)
+    ])
+  ])
+  return page.cursor === undefined ? rows : `${rows}\nnext page: --cursor ${page.cursor}`
+}
+
+/**
+ * A run's history as a table, in order.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatHistory = (events: ReadonlyArray<Repository.LoggedEvent>): string =>
+  events.length === 0 ? "no events" : table([
+    ["#", "AT", "EVENT", "STEP", "ATTEMPT", "WORKER", "DATA"],
+    ...events.map((event) => [
+      String(event.seq),
+      new Date(event.at).toISOString(),
+      event.type,
+      event.step ?? "-",
+      event.attempt === null ? "-" : String(event.attempt),
+      event.worker ?? "-",
+      event.data === null ? "-" : compact(event.data)
+    ])
+  ])
+
+/**
+ * A pass's summary as text, with a line for each run that could not be ticked.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatSummary = (summary: Orchestrator.PassSummary): string =>
+  [
+    `ticked ${summary.ticked}: ${summary.finished} finished, ${summary.failed} failed, ` +
+    `${summary.cancelled} cancelled, ${summary.waiting} waiting`,
+    ...summary.errors.map(({ error, runId }) => `  ${runId}: ${error._tag}: ${error.message}`)
+  ].join("\n")
+
+// --- arguments --------------------------------------------------------------------------------
+
+/** a JSON argument decoded with a schema (the value as the handlers see it), or an `EncodeError` */
+const decodeJson = (what: string, text: string, schema: Schema.Schema<any, any> | undefined) =>
+  Effect.gen(function*() {
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (cause) => new EncodeError({ what, detail: `not JSON: ${cause instanceof Error ? cause.message : cause}` })
+    })
+    if (schema === undefined) return json
+    return yield* Effect.mapError(
+      Schema.decodeUnknown(schema)(json),
+      (error) => new EncodeError({ what, detail: ParseResult.TreeFormatter.formatErrorSync(error) })
+    )
+  })
+
+const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
+const runId = Args.text({ name: "run-id" }).pipe(Args.withDescription("the id of a run"))
+
+const list = Command.make("list", {
+  pipeline: Options.text("pipeline").pipe(
+    Options.repeated,
+    Options.withDescription("only runs of this pipeline (repeatable)")
+  ),
+  status: Options.choice("status", ["created", "pending", "finished", "failed", "cancelled"]).pipe(
+    Options.repeated,
+    Options.withDescription("only runs with this status (repeatable)")
+  ),
+  limit: Options.integer("limit").pipe(Options.withDefault(20), Options.withDescription("runs per page")),
+  cursor: Options.text("cursor").pipe(Options.optional, Options.withDescription("the page after this cursor")),
+  json
+}, (options) =>
+  Effect.flatMap(
+    Orchestrator.list({
+      pipeline: options.pipeline.length === 0 ? undefined : options.pipeline,
+      status: options.status.length === 0 ? undefined : options.status,
+      limit: options.limit,
+      cursor: Option.getOrUndefined(options.cursor)
+    }),
+    (page) => options.json ? printJson(page) : Console.log(formatPage(page))
+  )).pipe(Command.withDescription("list runs, newest first"))
+
+const show = Command.make("show", { runId, json }, (options) =>
+  Effect.flatMap(
+    Orchestrator.get(options.runId),
+    (view) => options.json ? printJson(view) : Console.log(formatRun(view))
+  )).pipe(Command.withDescription("show a run and its steps, decoded"))
+
+const history = Command.make("history", { runId, json }, (options) =>
+  Effect.flatMap(
+    Orchestrator.history(options.runId),
+    (events) => options.json ? printJson(events) : Console.log(formatHistory(events))
+  )).pipe(Command.withDescription("show a run's history, in order"))
+
+const picture = Command.make("picture", {
+  target: Args.text({ name: "pipeline-or-run" }).pipe(
+    Args.withDescription("a registered pipeline's name, or a run's id")
+  ),
+  direction: Options.choice("direction", ["LR", "TB"]).pipe(
+    Options.withDefault("LR" as const),
+    Options.withDescription("left to right, or top to bottom")
+  )
+}, (options) =>
+  Effect.gen(function*() {
+    const service = yield* Orchestrator.Orchestrator
+    const definition = service.pipelines.get(options.target)
+    const text = definition !== undefined
+      ? Mermaid.pipeline(definition, { direction: options.direction })
+      : Mermaid.run(yield* service.get(options.target), { direction: options.direction })
+    yield* Console.log(text)
+  })).pipe(Command.withDescription("draw a pipeline or a run as a Mermaid flowchart"))
+
+const pipelines = Command.make("pipelines", { json }, (options) =>
+  Effect.gen(function*() {
+    const service = yield* Orchestrator.Orchestrator
+    const all = [...service.pipelines.values()].map((definition) => ({
+      name: definition.name,
+      input: definition.input !== undefined,
+      steps: definition.steps.map((step) => step.name)
+    }))
+    if (options.json) return yield* printJson(all)
+    yield* Console.log(
+      all.length === 0
+        ? "no pipelines"
+        : all.map((p) => `${p.name}${p.input ? " (input)" : ""}: ${p.steps.join(" -> ")}`).join("\n")
+    )
+  })).pipe(Command.withDescription("list the registered pipelines and their steps"))
+
+const start = Command.make("start", {
+  pipeline: Args.text({ name: "pipeline" }).pipe(Args.withDescription("a registered pipeline's name")),
+  input: Options.text("input").pipe(Options.optional, Options.withDescription("the pipeline's input, as JSON")),
+  key: Options.text("idempotency-key").pipe(
+    Options.optional,
+    Options.withDescription("the same key for the same pipeline gives the same run")
+  ),
+  createOnly: Options.boolean("create-only").pipe(
+    Options.withDescription("create the run without ticking it (a pass or a worker picks it up)")
+  )
+}, (options) =>
+  Effect.gen(function*() {
+    const service = yield* Orchestrator.Orchestrator
+    const definition: Pipeline.Any | undefined = service.pipelines.get(options.pipeline)
+    if (definition === undefined) return yield* new UnknownPipeline({ runId: undefined, pipeline: options.pipeline })
+    const input = Option.isSome(options.input)
+      ? yield* decodeJson("pipeline input (--input)", options.input.value, definition.input)
+      : undefined
+    const startOptions = { input, idempotencyKey: Option.getOrUndefined(options.key) }
+    const id = yield* (options.createOnly
+      ? service.create(definition, startOptions)
+      : service.start(definition, startOptions))
+    yield* Console.log(id)
+  })).pipe(Command.withDescription("start a run of a pipeline (create it and tick it once); prints its id"))
+
+const pass = Command.make("pass", {
+  limit: Options.integer("limit").pipe(Options.optional, Options.withDescription("tick at most this many runs")),
+  concurrency: Options.integer("concurrency").pipe(
+    Options.withDefault(1),
+    Options.withDescription("runs ticked at once")
+  ),
+  json
+}, (options) =>
+  Effect.flatMap(
+    Orchestrator.executePending({ limit: Option.getOrUndefined(options.limit), concurrency: options.concurrency }),
+    (summary) => options.json ? printJson(summary) : Console.log(formatSummary(summary))
+  )).pipe(Command.withDescription("one pass over the runs that are due"))
+
+const cancel = Command.make("cancel", {
+  runId,
+  reason: Options.text("reason").pipe(Options.optional, Options.withDescription("why, kept in the run"))
+}, (options) =>
+  Effect.zipRight(
+    Orchestrator.cancel(options.runId, Option.getOrUndefined(options.reason)),
+    Console.log(`cancelled ${options.runId}`)
+  )).pipe(Command.withDescription("cancel a run that has not ended"))
+
+const retry = Command.make("retry", { runId }, (options) =>
+  Effect.zipRight(Orchestrator.retry(options.runId), Console.log(`retrying ${options.runId}`))).pipe(
+    Command.withDescription("resume a failed run from its failed step")
+  )
+
+const signal = Command.make("signal", {
+  runId,
+  step: Args.text({ name: "step" }).pipe(Args.withDescription("the name of the step to signal")),
+  payload: Args.text({ name: "payload" }).pipe(Args.withDescription("the payload, as JSON"))
+}, (options) =>
+  Effect.gen(function*() {
+    const service = yield* Orchestrator.Orchestrator
+    const view = yield* service.get(options.runId)
+    const definition = service.pipelines.get(view.pipeline)
+    const target = definition?.steps[definition.indexOf(options.step)]
+    const payload = yield* decodeJson("signal payload", options.payload, target?.signal)
+    yield* service.signal(options.runId, options.step, payload)
+    yield* Console.log(`signalled ${options.step} of ${options.runId}`)
+  })).pipe(Command.withDescription("hand a payload to a step of a run (its next onContinue gets it)"))
+
+/**
+ * The command line as an `@effect/cli` command, to run (`run`) or to add as a subcommand of your
+ * own command line.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const command = (name = "prorch") =>
+  Command.make(name).pipe(
+    Command.withDescription("inspect and manage prorch runs"),
+    Command.withSubcommands([pipelines, list, show, history, picture, start, pass, cancel, retry, signal])
+  )
+
+/**
+ * Run the command line on `process.argv` (the first two entries, Node and the script, are
+ * skipped). It needs the Orchestrator service (your pipelines and repository) and
+ * `@effect/platform`'s command-line environment (`NodeContext.layer`).
+ *
+ * It prints what goes wrong itself, to standard error, and then fails with it, typed: a bad
+ * argument is a `ValidationError` (its message and the help are printed), and an operation's own
+ * errors (`RunNotFound`, `InvalidOperation`, `EncodeError`, ...) are printed as `error: <message>`.
+ * Run it with `NodeRuntime.runMain({ disableErrorReporting: true })` so that they are not printed
+ * twice; the exit code is 1 on any failure.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (config?: Config) => {
+  const cli = Command.run(command(config?.name), {
+    name: config?.name ?? "prorch",
+    version: config?.version ?? "0.0.0"
+  })
+  return (argv: ReadonlyArray<string>) =>
+    Effect.tapErrorCause(cli(argv), (cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.void
+      const failure = Option.getOrUndefined(Cause.failureOption(cause))
+      if (failure === undefined) return Console.error(Cause.pretty(cause))
+      // a bad argument: @effect/cli has printed it, with the help
+      if (ValidationError.isValidationError(failure)) return Effect.void
+      return Console.error(`error: ${failure.message}`)
+    })
+}
