@@ -121,9 +121,10 @@ describe.concurrent("examples", () => {
     expect(second.code, second.output).toBe(0)
     expect(second.output).toContain("pass: 1 run(s) ticked: 1 finished, 0 waiting")
     expect(second.output).toContain("runs still active: 0")
-  }, TIMEOUT)
+  }, 2 * TIMEOUT)
 
-  it("backup cli: lists, shows and draws the runs of create.ts, passes, and fails cleanly on a bad id", async ({ expect }) => {
+  // a process a command: give it the time of several (the examples run side by side)
+  it("backup cli: lists and shows the run of create.ts, and fails cleanly on a bad id or argument", async ({ expect }) => {
     const env = { PRORCH_DB: path.join(dataFolder(), "backups.db") }
     const created = await run("examples/backup/create.ts", [], env)
     expect(created.code, created.output).toBe(0)
@@ -135,12 +136,6 @@ describe.concurrent("examples", () => {
     const show = await run("examples/backup/cli.ts", ["show", runId], env)
     expect(show.code, show.output).toBe(0)
     expect(show.output).toMatch(/^2 {2}BackupTransfer +pending +1 +\{"jobId":"transfer-\S+"\} +- +-$/m)
-    const picture = await run("examples/backup/cli.ts", ["picture", runId], env)
-    expect(picture.output).toContain("  s1[\"BackupTransfer<br/>pending\"]:::pending")
-
-    const pass = await run("examples/backup/cli.ts", ["pass"], env)
-    expect(pass.code, pass.output).toBe(0)
-    expect(pass.output).toMatch(/^ticked 1: 0 finished, 0 failed, 0 cancelled, 1 waiting$/m)
 
     const missing = await run("examples/backup/cli.ts", ["show", "no-such-run"], env)
     expect(missing.code).toBe(1)
@@ -150,7 +145,7 @@ describe.concurrent("examples", () => {
     expect(bad.code).toBe(1)
     expect(bad.output).toContain("Expected one of the following cases: created, pending, finished, failed, cancelled")
     expect(bad.output).not.toContain("_tag")
-  }, TIMEOUT)
+  }, 4 * TIMEOUT)
 
   it("backup worker-demo: a worker finishes 3 runs, then stops", async ({ expect }) => {
     const { output } = await runFresh(expect, "examples/backup/worker-demo.ts", [], "database", ["backup", "worker-demo.db"])
