@@ -15,6 +15,11 @@ export interface Backend {
   readonly reopen?: () => Layer.Layer<Repository.Repository, unknown>
   /** run raw SQL on the storage of the last `fresh()` (to corrupt rows), when the backend is SQL */
   readonly sql?: (statement: string) => Effect.Effect<void, unknown>
+  /**
+   * the storage answers over a network, in real time: under the TestClock, how its replies
+   * interleave with the fibers of one instant changes from run to run
+   */
+  readonly realTime?: boolean
 }
 
 let dir: string | undefined
@@ -108,6 +113,7 @@ export const postgres = (url: string, runId: string, listen = false): Backend & 
   const layer = () => PgRepository.layer({ url: Redacted.make(url), schema, maxConnections: 5, listen })
   return {
     name: "postgres",
+    realTime: true,
     schema: () => schema,
     fresh: () => {
       schema = pgSchema(runId)

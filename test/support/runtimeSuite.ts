@@ -186,13 +186,19 @@ export const runtime = (backend: Backend) =>
           expect((yield* o.get(runId)).status).toBe("finished")
           // work at 0 (the wait), the timer at 2 s rather than the schedule's 5 s, then every 5 s
           const expected = [0, 0, 0, 2000, 2000, 2000, 7000]
-          if (repository.wakeups === undefined) {
+          if (backend.realTime !== true) {
             expect(polls.map((t) => t - t0)).toEqual(expected)
           } else {
-            // wake-ups pushed by the storage (PostgreSQL's NOTIFY) travel in real time: the one of the
-            // wait's commit may arrive once the test clock has passed 2 s, and wake the worker once
-            // more at that instant
-            expect([...new Set(polls.map((t) => t - t0))]).toEqual([...new Set(expected)])
+            // storage that answers in real time (PostgreSQL): the worker's claims of one instant and
+            // the replies to its tick interleave differently from run to run, and it may claim once
+            // more at that instant (seen at 2 s, about once in 15 runs). Every expected claim, in
+            // order, and extras only at their instants:
+            const seen = polls.map((t) => t - t0)
+            expect(seen).toEqual([...seen].sort((a, b) => a - b))
+            expect(new Set(seen)).toEqual(new Set(expected))
+            for (const t of new Set(expected)) {
+              expect(seen.filter((s) => s === t).length).toBeGreaterThanOrEqual(expected.filter((e) => e === t).length)
+            }
           }
         })
       ))
