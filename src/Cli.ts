@@ -36,9 +36,9 @@ import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { EncodeError, UnknownPipeline } from "./Errors.js"
+import * as Codec from "./internal/codec.js"
 import * as Mermaid from "./Mermaid.js"
 import * as Orchestrator from "./Orchestrator.js"
 import type * as Pipeline from "./Pipeline.js"
@@ -168,19 +168,12 @@ export const formatSummary = (summary: Orchestrator.PassSummary): string =>
 
 // --- arguments --------------------------------------------------------------------------------
 
-/** a JSON argument decoded with a schema (the value as the handlers see it), or an `EncodeError` */
+/**
+ * a JSON argument decoded with a schema (the value as the handlers see it), as the repositories
+ * decode what they stored (`Codec`); without a schema, the JSON as it is. Else an `EncodeError`.
+ */
 const decodeJson = (what: string, text: string, schema: Schema.Schema<any, any> | undefined) =>
-  Effect.gen(function*() {
-    const json = yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: (cause) => new EncodeError({ what, detail: `not JSON: ${cause instanceof Error ? cause.message : cause}` })
-    })
-    if (schema === undefined) return json
-    return yield* Effect.mapError(
-      Schema.decodeUnknown(schema)(json),
-      (error) => new EncodeError({ what, detail: ParseResult.TreeFormatter.formatErrorSync(error) })
-    )
-  })
+  Effect.mapError(Codec.make(schema ?? Schema.Unknown).decode(text), (detail) => new EncodeError({ what, detail }))
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
 const runId = Args.text({ name: "run-id" }).pipe(Args.withDescription("the id of a run"))
