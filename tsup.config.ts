@@ -1,9 +1,10 @@
 import { defineConfig } from "tsup"
 
 export default defineConfig({
-  // the command line is an entry of its own ("prorch/Cli"), so that importing "prorch" does not
-  // load @effect/cli; the modules both use are shared chunks, not copies
-  entry: { index: "src/index.ts", Cli: "src/Cli.ts" },
+  // the command line ("prorch/Cli") and the test kit ("prorch/Test") are entries of their own, so
+  // that importing "prorch" loads neither (nor @effect/cli); the modules they share with the core
+  // are shared chunks, not copies
+  entry: { index: "src/index.ts", Cli: "src/Cli.ts", Test: "src/Test.ts" },
   splitting: true,
   format: ["esm", "cjs"],
   dts: true,

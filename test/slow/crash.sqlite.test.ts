@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { crashPoints } from "./fixtures/crashPipeline.js"
-import { tmpFile } from "./support/backends.js"
-import { runHarness } from "./support/harness.js"
+import { crashPoints } from "../fixtures/crashPipeline.js"
+import { tmpFile } from "../support/backends.js"
+import { runHarness } from "../support/harness.js"
 
 describe("real worker processes on one SQLite file", () => {
   it("killed with SIGKILL at random points and restarted: every run ends right, nothing lost or applied twice, no overlap", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, inject, it } from "vitest"
-import { crashPoints } from "./fixtures/crashPipeline.js"
-import { pgSchema, tmpFile } from "./support/backends.js"
-import { runHarness } from "./support/harness.js"
+import { crashPoints } from "../fixtures/crashPipeline.js"
+import { pgSchema, tmpFile } from "../support/backends.js"
+import { runHarness } from "../support/harness.js"
 
 const url = inject("pgUrl")
 
