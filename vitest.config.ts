@@ -11,6 +11,8 @@ export default defineConfig({
     alias: [
       { find: /^prorch\/Cli$/, replacement: path.resolve(__dirname, "src/Cli.ts") },
       { find: /^prorch\/Test$/, replacement: path.resolve(__dirname, "src/Test.ts") },
+      { find: /^prorch\/Sqlite$/, replacement: path.resolve(__dirname, "src/Sqlite.ts") },
+      { find: /^prorch\/Pg$/, replacement: path.resolve(__dirname, "src/Pg.ts") },
       { find: /^prorch$/, replacement: path.resolve(__dirname, "src/index.ts") }
     ]
   },

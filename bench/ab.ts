@@ -24,7 +24,11 @@ const synchronous = (process.env.PRORCH_AB_SYNCHRONOUS ?? "FULL") as "FULL" | "O
 
 /** a build's W1: its own pipeline (made with its own constructors) on a fresh file */
 const load = async (build: string, name: string) => {
-  const m = await import(pathToFileURL(path.resolve(build)).href)
+  const core = await import(pathToFileURL(path.resolve(build)).href)
+  // builds since the split into entries have the SQLite repository in Sqlite.js, beside index.js
+  const m = core.SqliteRepository !== undefined
+    ? core
+    : { ...core, ...(await import(pathToFileURL(path.join(path.dirname(path.resolve(build)), "Sqlite.js")).href)) }
   const instant = (step: string) =>
     m.step(step, { onStart: () => Effect.void, onContinue: () => Effect.succeed(m.Step.finish()) })
   const w1 = m.pipeline("W1", instant("A"), instant("B"), instant("C"))

@@ -8,7 +8,8 @@
  */
 import { Effect, Layer, ManagedRuntime, Scheduler } from "effect"
 import * as path from "node:path"
-import { Orchestrator, Repository, SqliteRepository } from "prorch"
+import { Orchestrator, Repository } from "prorch"
+import { SqliteRepository } from "prorch/Sqlite"
 import { removeDatabase, tmp } from "./lib.js"
 import { threeSteps } from "./pipelines.js"
 

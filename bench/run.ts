@@ -16,7 +16,9 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
-import { Orchestrator, PgRepository, Repository, SqliteRepository } from "prorch"
+import { Orchestrator, Repository } from "prorch"
+import { PgRepository } from "prorch/Pg"
+import { SqliteRepository } from "prorch/Sqlite"
 import { uuidv7 } from "../src/internal/ids.js"
 import {
   commitCost,

@@ -6,7 +6,8 @@
  *   node --expose-gc --import tsx bench/w5.ts <file> <first> <total>
  */
 import { Effect, Layer } from "effect"
-import { Orchestrator, pipeline, SqliteRepository, step, Step } from "prorch"
+import { Orchestrator, pipeline, step, Step } from "prorch"
+import { SqliteRepository } from "prorch/Sqlite"
 
 const [file, firstArg, totalArg] = process.argv.slice(2)
 const first = Number(firstArg)

@@ -5,7 +5,8 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer, Redacted } from "effect"
-import { Orchestrator, PgRepository } from "prorch"
+import { Orchestrator } from "prorch"
+import { PgRepository } from "prorch/Pg"
 import { threeSteps } from "./pipelines.js"
 
 const [url, schema, concurrency] = process.argv.slice(2)

@@ -5,6 +5,11 @@
  * `pipeline(name, step(...), step(...))`; a repository (an Effect service provided by a layer)
  * persists every run; an orchestrator interprets the runs that are due.
  *
+ * This entry is the core: it loads no SQL driver. The repositories over storage, and the other
+ * heavy parts, are entries of their own: `prorch/Sqlite` (`SqliteRepository`, the embedded
+ * default), `prorch/Pg` (`PgRepository`), `prorch/Cli` (the command line) and `prorch/Test` (the
+ * test kit).
+ *
  * @since 0.1.0
  */
 
@@ -44,13 +49,6 @@ export * as Orchestrator from "./Orchestrator.js"
 export * as Pipeline from "./Pipeline.js"
 
 /**
- * The PostgreSQL repository, for many workers on many machines.
- *
- * @since 0.1.0
- */
-export * as PgRepository from "./PgRepository.js"
-
-/**
  * The Repository service, the in-memory layer and the four-operation adapter.
  *
  * @since 0.1.0
@@ -63,13 +61,6 @@ export * as Repository from "./Repository.js"
  * @since 0.1.0
  */
 export * as Run from "./Run.js"
-
-/**
- * The SQLite repository, the embedded default.
- *
- * @since 0.1.0
- */
-export * as SqliteRepository from "./SqliteRepository.js"
 
 /**
  * Steps: typed handlers and their outcomes.

@@ -5,7 +5,8 @@
 import { Context, Effect, Fiber, Layer, Redacted, Schema } from "effect"
 import pg from "pg"
 import { describe, expect, inject, it } from "vitest"
-import { Orchestrator, PgRepository, pipeline, step, Step } from "prorch"
+import { Orchestrator, pipeline, step, Step } from "prorch"
+import { PgRepository } from "prorch/Pg"
 import { pgSchema } from "./support/backends.js"
 
 const url = inject("pgUrl")

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, type Layer, Option } from "effect"
-import { type Orchestrator, pipeline, type Repository, SqliteRepository, step, Step } from "prorch"
+import { type Orchestrator, pipeline, type Repository, step, Step } from "prorch"
+import { SqliteRepository } from "prorch/Sqlite"
 import { recordStatements } from "../bench/floors.js"
 import type { Commit, Snapshot } from "../src/Run.js"
 import { sqliteFile, tmpFile } from "./support/backends.js"

@@ -1,7 +1,8 @@
 /** prorch/Test: TestOrchestrator.runUntilSettled and TestRepository's faults. */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Data, Effect, Exit, Schedule } from "effect"
-import { Errors, Orchestrator, pipeline, SqliteRepository, step, Step } from "prorch"
+import { Errors, Orchestrator, pipeline, step, Step } from "prorch"
+import { SqliteRepository } from "prorch/Sqlite"
 import { TestOrchestrator, TestRepository } from "prorch/Test"
 import { recorder } from "./support/suite.js"
 
@@ -64,6 +65,20 @@ describe("TestOrchestrator.runUntilSettled", () => {
       expect(error._tag === "NotSettled" && error.step).toBe("Poll")
       expect(error.message).toBe(`run ${runId} did not settle after 5 passes: it is pending on step "Poll" (attempt 1)`)
       expect(yield* Clock.currentTimeMillis).toBe(5 * 60_000)
+    }).pipe(Effect.provide(TestOrchestrator.layer([p])))
+  })
+
+  it.effect("a pass whose storage fails is a failed pass: the next one goes on", () => {
+    const log = recorder()
+    const p = twoSteps(log)
+    return Effect.gen(function*() {
+      const runId = yield* Orchestrator.create(p)
+      yield* TestRepository.failAt("claim") // the first pass's claim
+      yield* TestRepository.failAt("load", { nth: 2 }) // one of runUntilSettled's own reads
+      const run = yield* TestOrchestrator.runUntilSettled(runId)
+      expect(run.status).toBe("finished")
+      expect((yield* TestRepository.injected).map((i) => i._tag === "Failure" && i.operation)).toEqual(["load", "claim"])
+      expect(log.calls).toEqual(["A.onStart", "A.onContinue", "B.onStart", "B.onContinue", "B.onContinue"])
     }).pipe(Effect.provide(TestOrchestrator.layer([p])))
   })
 

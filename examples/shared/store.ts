@@ -19,7 +19,9 @@ import { Config, type ConfigError, Effect, Layer, Option, Redacted } from "effec
 import { mkdirSync, rmSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { type Errors, Orchestrator, PgRepository, type Pipeline, type Repository, SqliteRepository } from "prorch"
+import { type Errors, Orchestrator, type Pipeline, type Repository } from "prorch"
+import { PgRepository } from "prorch/Pg"
+import { SqliteRepository } from "prorch/Sqlite"
 import { shown } from "./paths.js"
 
 /** A SQLite file, or a schema of a PostgreSQL database; `fresh` ones are emptied when the layer starts. */

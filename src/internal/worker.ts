@@ -126,6 +126,39 @@ export interface PassRunner {
   readonly waitMillis: number
 }
 
+/** how often a worker looks for runs it does not register, and logs them */
+export const strandedInterval = Duration.minutes(1)
+
+/**
+ * @internal every minute, the due runs of pipelines that this worker does not register: counted
+ * and logged once per pipeline (they are left as stored, for a worker that registers them)
+ */
+export const reportStranded = (
+  repository: Repository.Service,
+  names: ReadonlyArray<string>
+): Effect.Effect<never> =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const runs = yield* repository.dueElsewhere({ now, names, limit: 100 })
+    const byPipeline = new Map<string, Array<string>>()
+    for (const run of runs) {
+      const ids = byPipeline.get(run.name) ?? []
+      ids.push(run.uuid)
+      byPipeline.set(run.name, ids)
+    }
+    for (const [name, ids] of byPipeline) {
+      const count = runs.length === 100 ? `${ids.length} or more` : `${ids.length}`
+      yield* Effect.logWarning(
+        `prorch: ${count} due run(s) of pipeline ${JSON.stringify(name)}, which this worker does not register, ` +
+          `are left as stored until a worker that registers it runs (first: ${ids[0]})`
+      ).pipe(Effect.annotateLogs({ pipeline: name, stranded: ids.length }))
+    }
+  }).pipe(
+    Effect.catchAllCause((cause) => Effect.logDebug("prorch: looking for stranded runs failed", cause)),
+    Effect.zipRight(Effect.sleep(strandedInterval)),
+    Effect.forever
+  )
+
 /** @internal */
 export const run = (args: {
   readonly owner: string
@@ -195,6 +228,7 @@ export const run = (args: {
       fork: (effect) => Effect.asVoid(FiberSet.run(fibers, effect)),
       waitMillis
     }
+    yield* Effect.forkScoped(reportStranded(args.repository, args.names))
     yield* Effect.logInfo(`prorch: worker started (concurrency ${concurrency})`)
     const delays = backoff(idle, pollInterval)
     while (true) {

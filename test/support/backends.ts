@@ -4,7 +4,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import pg from "pg"
-import { PgRepository, Repository, SqliteRepository } from "prorch"
+import { Repository } from "prorch"
+import { PgRepository } from "prorch/Pg"
+import { SqliteRepository } from "prorch/Sqlite"
 
 /** A repository backend that the behavioural suite runs against. */
 export interface Backend {

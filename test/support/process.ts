@@ -7,6 +7,15 @@ import * as path from "node:path"
 const root = path.resolve(__dirname, "../..")
 const bundles = new Map<string, string>()
 
+/** the package's entries, mapped to their source (as vitest.config.ts maps them) */
+const entries: Record<string, string> = {
+  prorch: path.join(root, "src/index.ts"),
+  "prorch/Cli": path.join(root, "src/Cli.ts"),
+  "prorch/Test": path.join(root, "src/Test.ts"),
+  "prorch/Sqlite": path.join(root, "src/Sqlite.ts"),
+  "prorch/Pg": path.join(root, "src/Pg.ts")
+}
+
 /**
  * Bundle a TypeScript entry (with the library's source) into one ES module that plain Node starts
  * quickly; packages stay external and load from node_modules.
@@ -24,7 +33,7 @@ export const bundle = (file: string): string => {
       format: "esm",
       target: "node20",
       packages: "external",
-      alias: { prorch: path.join(root, "src/index.ts") },
+      alias: entries,
       banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
       logLevel: "error"
     })

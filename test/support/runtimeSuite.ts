@@ -873,4 +873,30 @@ export const runtime = (backend: Backend) =>
           expect(Exit.isInterrupted(yield* Fiber.await(worker))).toBe(true)
         })
       ))
+
+    it.effect("a worker logs the due runs of pipelines it does not register, once a minute per pipeline, and leaves them", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const logged = capture()
+          const known = pipeline("Known", step("Only", { onContinue: () => Effect.succeed(Step.finish()) }))
+          const gone = pipeline("Gone", step("Only", { onContinue: () => Effect.succeed(Step.finish()) }))
+          const other = pipeline("Other", step("Only", { onContinue: () => Effect.succeed(Step.finish()) }))
+          const old = yield* orchestrator([gone, other])
+          const stranded = [yield* old.create(gone), yield* old.create(gone), yield* old.create(other)]
+          const o = yield* orchestrator([known])
+          const worker = yield* Effect.fork(Effect.scoped(o.worker({ concurrency: 2 })).pipe(Effect.provide(logged.layer)))
+          yield* advance("2 seconds")
+          const strandedLogs = () => logged.messages.filter((line) => line.includes("does not register"))
+          expect(strandedLogs()).toEqual([
+            `prorch: 2 due run(s) of pipeline "Gone", which this worker does not register, are left as stored until a worker that registers it runs (first: ${stranded[0]})`,
+            `prorch: 1 due run(s) of pipeline "Other", which this worker does not register, are left as stored until a worker that registers it runs (first: ${stranded[2]})`
+          ])
+          yield* advance("50 seconds", "1 second")
+          expect(strandedLogs()).toHaveLength(2) // not again within the minute
+          yield* advance("10 seconds", "1 second")
+          expect(strandedLogs()).toHaveLength(4)
+          for (const id of stranded) expect((yield* old.get(id)).status).toBe("created")
+          yield* Fiber.interrupt(worker)
+        })
+      ))
   })
