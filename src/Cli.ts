@@ -11,7 +11,8 @@
  * // bin/prorch.ts
  * import { NodeContext, NodeRuntime } from "@effect/platform-node"
  * import { Effect, Layer } from "effect"
- * import { Orchestrator, SqliteRepository } from "prorch"
+ * import { Orchestrator } from "prorch"
+ * import { SqliteRepository } from "prorch/Sqlite"
  * import * as Cli from "prorch/Cli"
  * import { backup, email } from "../src/pipelines.js"
  *
@@ -30,11 +31,14 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { EncodeError, UnknownPipeline } from "./Errors.js"
@@ -58,6 +62,23 @@ export interface Config {
   readonly version?: string | undefined
 }
 
+/**
+ * An argument that the command line parsed but that does not apply to what it names: `--input`
+ * for a pipeline that takes no input. Nothing was written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidArgument extends Data.TaggedError("InvalidArgument")<{
+  /** The argument, as it is written on the command line (`--input`). */
+  readonly argument: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `${this.argument}: ${this.detail}`
+  }
+}
+
 // --- output ---------------------------------------------------------------------------------
 
 const time = (date: Date | null): string => date === null ? "-" : date.toISOString()
@@ -72,6 +93,58 @@ const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
 }
 
 const printJson = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
+
+/** a console whose `log`, `info` and `debug` are its `error` */
+const toError = (console: Console.Console): Console.Console =>
+  Object.assign(Object.create(console) as Console.Console, {
+    log: console.error,
+    info: console.error,
+    debug: console.error,
+    unsafe: Object.assign(Object.create(console.unsafe) as Console.UnsafeConsole, {
+      log: console.unsafe.error,
+      info: console.unsafe.error,
+      debug: console.unsafe.error
+    })
+  })
+
+/** how many commands have standard output sent to standard error now, and what it was before */
+let redirected = 0
+let saved: {
+  readonly write: typeof process.stdout.write
+  readonly log: typeof console.log
+  readonly info: typeof console.info
+  readonly debug: typeof console.debug
+} | undefined
+
+const redirect = Effect.sync(() => {
+  if (redirected++ > 0) return
+  saved = { write: process.stdout.write, log: console.log, info: console.info, debug: console.debug }
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write
+  console.log = console.info = console.debug = (...args: Array<unknown>) => console.error(...args)
+})
+
+const restore = Effect.sync(() => {
+  if (--redirected > 0 || saved === undefined) return
+  process.stdout.write = saved.write
+  console.log = saved.log
+  console.info = saved.info
+  console.debug = saved.debug
+  saved = undefined
+})
+
+/**
+ * With `--json`, standard output holds the JSON document only: while `self` runs (the
+ * orchestrator's work, the handlers it calls), what would go to standard output goes to standard
+ * error: `console.log`, `console.info` and `console.debug`, writes to `process.stdout`, and
+ * Effect's `Console` service (and so Effect's default logger). Restored afterwards, before the
+ * document is printed.
+ */
+const onlyJson = (json: boolean) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  !json || typeof process === "undefined" ? self : Effect.acquireUseRelease(
+    redirect,
+    () => Console.consoleWith((console) => Effect.withConsole(self, toError(console))),
+    () => restore
+  )
 
 /**
  * A run as text: its record, then one line per step with its status, attempt, state, output and
@@ -113,17 +186,22 @@ export const formatRun = (view: Run.RunView): string => {
 
 /**
  * A page of runs as a table, newest first, with the cursor of the next page when there is one.
+ * Given the registered pipelines (`Orchestrator.pipelines`, or any set of names), the runs of the
+ * others are marked `(not registered)`: no worker with these pipelines ticks them.
  *
  * @since 0.1.0
  * @category formatting
  */
-export const formatPage = (page: Orchestrator.Page): string => {
+export const formatPage = (
+  page: Orchestrator.Page,
+  registered?: { readonly has: (pipeline: string) => boolean }
+): string => {
   if (page.runs.length === 0) return "no runs"
   const rows = table([
     ["RUN", "PIPELINE", "STATUS", "STEP", "CREATED", "ENDED"],
     ...page.runs.map((run) => [
       run.id,
-      run.pipeline,
+      registered === undefined || registered.has(run.pipeline) ? run.pipeline : `${run.pipeline} (not registered)`,
       run.status,
       run.currentStep ?? "-",
       time(run.createdAt),
@@ -175,7 +253,35 @@ export const formatSummary = (summary: Orchestrator.PassSummary): string =>
 const decodeJson = (what: string, text: string, schema: Schema.Schema<any, any> | undefined) =>
   Effect.mapError(Codec.make(schema ?? Schema.Unknown).decode(text), (detail) => new EncodeError({ what, detail }))
 
-const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
+const json = Options.boolean("json").pipe(
+  Options.withDescription("print JSON instead of text (standard output holds only the JSON)")
+)
+
+/** a `ValidationError` for an option's value, as @effect/cli makes them (it prints it) */
+const invalid = (message: string) => Either.left(ValidationError.invalidValue(HelpDoc.p(message)))
+
+/** an integer option that must be positive (at most `Number.MAX_SAFE_INTEGER`, as any integer) */
+const positive = (name: string) =>
+  Options.integer(name).pipe(
+    Options.mapEffect((n) => n >= 1 ? Either.right(n) : invalid(`--${name} must be a positive integer, not ${n}`))
+  )
+
+/**
+ * Whether a text is a cursor that `list` printed: `Orchestrator.list` encodes a cursor as the
+ * base64url JSON `[createdAt, uuid]` of the page's last run, and reads one that does not decode as
+ * no cursor at all (the first page). The same test as its decoding, to refuse such a cursor.
+ */
+const isCursor = (cursor: string): boolean => {
+  try {
+    const decoded: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
+    return Array.isArray(decoded) && typeof decoded[0] === "number" && typeof decoded[1] === "string" &&
+      // base64url decoding skips what is not of its alphabet: the text must be the encoding itself
+      Buffer.from(JSON.stringify(decoded)).toString("base64url") === cursor
+  } catch {
+    return false
+  }
+}
+
 const runId = Args.text({ name: "run-id" }).pipe(Args.withDescription("the id of a run"))
 
 const list = Command.make("list", {
@@ -187,31 +293,51 @@ const list = Command.make("list", {
     Options.repeated,
     Options.withDescription("only runs with this status (repeatable)")
   ),
-  limit: Options.integer("limit").pipe(Options.withDefault(20), Options.withDescription("runs per page")),
-  cursor: Options.text("cursor").pipe(Options.optional, Options.withDescription("the page after this cursor")),
+  limit: positive("limit").pipe(Options.withDefault(20), Options.withDescription("runs per page (a positive integer)")),
+  cursor: Options.text("cursor").pipe(
+    Options.mapEffect((cursor) =>
+      isCursor(cursor)
+        ? Either.right(cursor)
+        : invalid(`--cursor ${cursor} is not a cursor that list printed (its "next page: --cursor ..." line)`)
+    ),
+    Options.optional,
+    Options.withDescription("the page after this cursor, as list printed it")
+  ),
   json
 }, (options) =>
-  Effect.flatMap(
-    Orchestrator.list({
+  Effect.gen(function*() {
+    const service = yield* Orchestrator.Orchestrator
+    const page = yield* onlyJson(options.json)(service.list({
       pipeline: options.pipeline.length === 0 ? undefined : options.pipeline,
       status: options.status.length === 0 ? undefined : options.status,
       limit: options.limit,
       cursor: Option.getOrUndefined(options.cursor)
-    }),
-    (page) => options.json ? printJson(page) : Console.log(formatPage(page))
-  )).pipe(Command.withDescription("list runs, newest first"))
+    }))
+    if (!options.json) return yield* Console.log(formatPage(page, service.pipelines))
+    // whether this orchestrator ticks the run: a run of another pipeline waits for a worker that has it
+    yield* printJson({
+      ...page,
+      runs: page.runs.map((run) => ({ ...run, registered: service.pipelines.has(run.pipeline) }))
+    })
+  })).pipe(Command.withDescription("list runs, newest first; marks those of pipelines not registered here"))
 
 const show = Command.make("show", { runId, json }, (options) =>
   Effect.flatMap(
-    Orchestrator.get(options.runId),
+    onlyJson(options.json)(Orchestrator.get(options.runId)),
     (view) => options.json ? printJson(view) : Console.log(formatRun(view))
   )).pipe(Command.withDescription("show a run and its steps, decoded"))
 
 const history = Command.make("history", { runId, json }, (options) =>
-  Effect.flatMap(
-    Orchestrator.history(options.runId),
-    (events) => options.json ? printJson(events) : Console.log(formatHistory(events))
-  )).pipe(Command.withDescription("show a run's history, in order"))
+  Effect.gen(function*() {
+    const service = yield* Orchestrator.Orchestrator
+    const events = yield* onlyJson(options.json)(Effect.gen(function*() {
+      const events = yield* service.history(options.runId)
+      // every run has its `created` event: no events, no run (a RunNotFound, as show has)
+      if (events.length === 0) yield* service.get(options.runId)
+      return events
+    }))
+    yield* options.json ? printJson(events) : Console.log(formatHistory(events))
+  })).pipe(Command.withDescription("show a run's history, in order"))
 
 const picture = Command.make("picture", {
   target: Args.text({ name: "pipeline-or-run" }).pipe(
@@ -262,6 +388,12 @@ const start = Command.make("start", {
     const service = yield* Orchestrator.Orchestrator
     const definition: Pipeline.Any | undefined = service.pipelines.get(options.pipeline)
     if (definition === undefined) return yield* new UnknownPipeline({ runId: undefined, pipeline: options.pipeline })
+    if (Option.isSome(options.input) && definition.input === undefined) {
+      return yield* new InvalidArgument({
+        argument: "--input",
+        detail: `pipeline ${JSON.stringify(definition.name)} takes no input`
+      })
+    }
     const input = Option.isSome(options.input)
       ? yield* decodeJson("pipeline input (--input)", options.input.value, definition.input)
       : undefined
@@ -273,15 +405,17 @@ const start = Command.make("start", {
   })).pipe(Command.withDescription("start a run of a pipeline (create it and tick it once); prints its id"))
 
 const pass = Command.make("pass", {
-  limit: Options.integer("limit").pipe(Options.optional, Options.withDescription("tick at most this many runs")),
-  concurrency: Options.integer("concurrency").pipe(
+  limit: positive("limit").pipe(Options.optional, Options.withDescription("tick at most this many runs")),
+  concurrency: positive("concurrency").pipe(
     Options.withDefault(1),
     Options.withDescription("runs ticked at once")
   ),
   json
 }, (options) =>
   Effect.flatMap(
-    Orchestrator.executePending({ limit: Option.getOrUndefined(options.limit), concurrency: options.concurrency }),
+    onlyJson(options.json)(
+      Orchestrator.executePending({ limit: Option.getOrUndefined(options.limit), concurrency: options.concurrency })
+    ),
     (summary) => options.json ? printJson(summary) : Console.log(formatSummary(summary))
   )).pipe(Command.withDescription("one pass over the runs that are due"))
 
@@ -333,10 +467,16 @@ export const command = (name = "prorch") =>
  * `@effect/platform`'s command-line environment (`NodeContext.layer`).
  *
  * It prints what goes wrong itself, to standard error, and then fails with it, typed: a bad
- * argument is a `ValidationError` (its message and the help are printed), and an operation's own
- * errors (`RunNotFound`, `InvalidOperation`, `EncodeError`, ...) are printed as `error: <message>`.
- * Run it with `NodeRuntime.runMain({ disableErrorReporting: true })` so that they are not printed
- * twice; the exit code is 1 on any failure.
+ * argument is a `ValidationError` (its message is printed: an unknown option or command, a
+ * `--limit` that is not a positive integer, a `--cursor` that `list` did not print), and an
+ * argument that does not apply (`InvalidArgument`) and an operation's own errors (`RunNotFound`,
+ * `InvalidOperation`, `EncodeError`, ...) are printed as `error: <message>`. Run it with
+ * `NodeRuntime.runMain({ disableErrorReporting: true })` so that they are not printed twice; the
+ * exit code is 1 on any failure.
+ *
+ * With `--json`, standard output holds the JSON document only: what the command's work would
+ * print there (handlers' `console.log`, writes to `process.stdout`, Effect's logger) goes to
+ * standard error while it runs.
  *
  * @since 0.1.0
  * @category running

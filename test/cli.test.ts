@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
-import { Duration, Effect, Layer, Schedule, Schema, TestClock } from "effect"
+import { Duration, Effect, Layer, Logger, Schedule, Schema, TestClock } from "effect"
 import { Mermaid, Orchestrator, pipeline, Repository, step, Step } from "prorch"
 import * as Cli from "prorch/Cli"
 
@@ -44,6 +44,19 @@ const flaky = step("Flaky", {
 })
 const flakes = pipeline("Flakes", flaky)
 
+/** a handler that talks: to the console, to standard output itself, and through Effect's logger */
+const chatty = step("Chatty", {
+  onContinue: () =>
+    Effect.gen(function*() {
+      console.log("hello from a handler")
+      console.info("info from a handler")
+      process.stdout.write("raw from a handler\n")
+      yield* Effect.log("logged by a handler")
+      return Step.finish()
+    })
+})
+const chatter = pipeline("Chatter", chatty)
+
 let printed: Array<string> = []
 let errors: Array<string> = []
 beforeEach(() => {
@@ -68,7 +81,7 @@ const provided = <A, E>(body: Effect.Effect<A, E, Orchestrator.Orchestrator | No
   body.pipe(
     Effect.provide(
       Layer.merge(
-        Orchestrator.layer([backup, doubling, approvals, flakes]).pipe(Layer.provide(Repository.layerMemory)),
+        Orchestrator.layer([backup, doubling, approvals, flakes, chatter]).pipe(Layer.provide(Repository.layerMemory)),
         NodeContext.layer
       )
     )
@@ -78,7 +91,8 @@ describe("Cli", () => {
   it.effect("lists the registered pipelines with their steps", () =>
     provided(Effect.gen(function*() {
       expect(yield* cli("pipelines")).toBe(
-        "Backup: BackupGeneration -> BackupTransfer\nDoubling (input): Counted\nApprovals: Approval\nFlakes: Flaky"
+        "Backup: BackupGeneration -> BackupTransfer\nDoubling (input): Counted\nApprovals: Approval\nFlakes: Flaky\n" +
+          "Chatter: Chatty"
       )
       const json = JSON.parse(yield* cli("pipelines", "--json"))
       expect(json[1]).toEqual({ name: "Doubling", input: true, steps: ["Counted"] })
@@ -200,4 +214,129 @@ describe("Cli", () => {
       expect(errors.some((line) => line.startsWith("error:"))).toBe(false)
       expect((yield* Effect.flip(cli("frobnicate")))._tag).toBe("CommandMismatch")
     })))
+
+  it.effect("fails on the history of an unknown run as show does", () =>
+    provided(Effect.gen(function*() {
+      const runId = yield* cli("start", "Backup")
+      expect((yield* cli("history", runId)).split("\n")[1]).toContain("created")
+      for (const args of [["history", "no-such-run"], ["history", "no-such-run", "--json"]]) {
+        const error = yield* Effect.flip(cli(...args))
+        expect(error._tag).toBe("RunNotFound")
+        expect(printed).toEqual([])
+        expect(errors).toEqual(["error: no run with id no-such-run"])
+      }
+    })))
+
+  it.effect("refuses a --limit that is not a positive integer", () =>
+    provided(Effect.gen(function*() {
+      yield* cli("start", "Backup", "--create-only")
+      for (const limit of ["0", "-5"]) {
+        const error = yield* Effect.flip(cli("list", "--limit", limit))
+        expect(error._tag).toBe("InvalidValue")
+        expect(printed).toEqual([])
+        expect(errors.join("\n")).toContain(`--limit must be a positive integer, not ${limit}`)
+        expect(errors.some((line) => line.startsWith("error:"))).toBe(false)
+      }
+      for (const option of ["--limit", "--concurrency"]) {
+        const error = yield* Effect.flip(cli("pass", option, "0"))
+        expect(error._tag).toBe("InvalidValue")
+        expect(errors.join("\n")).toContain(`${option} must be a positive integer, not 0`)
+      }
+      expect((yield* cli("list", "--limit", "1")).split("\n")[2]).toMatch(/^next page: --cursor /)
+    })))
+
+  it.effect("refuses a --cursor that list did not print", () =>
+    provided(Effect.gen(function*() {
+      yield* cli("start", "Backup", "--create-only")
+      // not base64url JSON; JSON but not a cursor's; a cursor's shape with the wrong types
+      const notCursors = [
+        "garbage!",
+        Buffer.from("{\"a\":1}").toString("base64url"),
+        Buffer.from("[\"1\",2]").toString("base64url")
+      ]
+      for (const cursor of notCursors) {
+        const error = yield* Effect.flip(cli("list", "--cursor", cursor))
+        expect(error._tag).toBe("InvalidValue")
+        expect(printed).toEqual([])
+        expect(errors.join("\n")).toContain(`--cursor ${cursor} is not a cursor that list printed`)
+      }
+    })))
+
+  it.effect("refuses --input for a pipeline that takes no input, and writes nothing", () =>
+    provided(Effect.gen(function*() {
+      for (const args of [[], ["--create-only"]]) {
+        const error = yield* Effect.flip(cli("start", "Backup", "--input", "{\"count\":\"1\"}", ...args))
+        expect(error._tag).toBe("InvalidArgument")
+        expect(errors).toEqual(["error: --input: pipeline \"Backup\" takes no input"])
+      }
+      expect((yield* Orchestrator.list()).runs).toEqual([])
+    })))
+
+  it.effect("with --json, prints only the JSON document on standard output", () =>
+    provided(Effect.gen(function*() {
+      // what reaches the process's standard output, through the console or written to it
+      const stdout: Array<string> = []
+      const stderr: Array<string> = []
+      vi.spyOn(process.stdout, "write").mockImplementation((chunk) => (stdout.push(String(chunk)), true))
+      vi.spyOn(process.stderr, "write").mockImplementation((chunk) => (stderr.push(String(chunk)), true))
+      const infos: Array<string> = []
+      vi.spyOn(console, "info").mockImplementation((...args: Array<unknown>) => void infos.push(args.join(" ")))
+      const write = process.stdout.write
+      const log = console.log
+      const runId = yield* cli("start", "Chatter", "--create-only")
+      stdout.length = 0
+      stderr.length = 0
+
+      const out = yield* cli("pass", "--json")
+      expect(JSON.parse([out, ...stdout].join("\n"))).toEqual({
+        ticked: 1,
+        finished: 1,
+        failed: 0,
+        cancelled: 0,
+        waiting: 0,
+        errors: []
+      })
+      const elsewhere = [...errors, ...stderr].join("\n")
+      expect(elsewhere).toContain("hello from a handler")
+      expect(elsewhere).toContain("info from a handler")
+      expect(elsewhere).toContain("raw from a handler")
+      expect(elsewhere).toContain("logged by a handler")
+      // restored afterwards
+      expect(process.stdout.write).toBe(write)
+      expect(console.log).toBe(log)
+      expect((yield* Orchestrator.get(runId)).status).toBe("finished")
+
+      // without --json, the handlers print as they would
+      yield* cli("start", "Chatter", "--create-only")
+      stdout.length = 0
+      const text = yield* cli("pass")
+      expect(text).toContain("hello from a handler")
+      expect(stdout.join("")).toContain("raw from a handler")
+      expect(infos).toEqual(["info from a handler"])
+    }).pipe(Effect.provide(Logger.add(Logger.defaultLogger)))))
+
+  it.effect("marks the runs of pipelines that this orchestrator does not register", () =>
+    Effect.gen(function*() {
+      // one store, two orchestrators: one with Backup, the command line's with Approvals
+      const store = yield* Layer.build(Repository.layerMemory)
+      const other = Orchestrator.layer([backup]).pipe(Layer.provide(Layer.succeedContext(store)))
+      const stranded = yield* Orchestrator.create(backup).pipe(Effect.provide(other))
+      const mine = Layer.merge(
+        Orchestrator.layer([approvals]).pipe(Layer.provide(Layer.succeedContext(store))),
+        NodeContext.layer
+      )
+      yield* TestClock.adjust(Duration.millis(1))
+      const registered = yield* cli("start", "Approvals").pipe(Effect.provide(mine))
+
+      const lines = (yield* cli("list").pipe(Effect.provide(mine))).split("\n")
+      expect(lines[1]).toMatch(new RegExp(`^${registered}  Approvals  `))
+      expect(lines[1]).not.toContain("(not registered)")
+      expect(lines[2]).toMatch(new RegExp(`^${stranded}  Backup \\(not registered\\)  created  `))
+
+      const page = JSON.parse(yield* cli("list", "--json").pipe(Effect.provide(mine)))
+      expect(page.runs.map((run: { id: string; registered: boolean }) => [run.id, run.registered])).toEqual([
+        [registered, true],
+        [stranded, false]
+      ])
+    }).pipe(Effect.scoped))
 })
