@@ -246,7 +246,13 @@ export const started = (self: Draft, index: number, state: string | null, actor:
  */
 export type Answer =
   | { readonly _tag: "Finish"; readonly output: string | null }
-  | { readonly _tag: "Wait"; readonly state: string | null | undefined; readonly wakeAt: number }
+  | {
+    readonly _tag: "Wait"
+    readonly state: string | null | undefined
+    readonly wakeAt: number
+    /** a plain `Step.wait()`: continued on the next pass (no timer); its event says so */
+    readonly plain?: boolean | undefined
+  }
   | { readonly _tag: "Fail"; readonly error: ErrorInfo }
   | { readonly _tag: "Cancel"; readonly reason: string }
 
@@ -293,7 +299,15 @@ export const continued = (self: Draft, index: number, answer: Answer, actor: Act
       const run: RunRecord = { ...run0, wake_at: answer.wakeAt }
       return withStep(self, index, step, run, [
         continuedEvent,
-        event(run, actor, "waited", of(step), { until: new Date(answer.wakeAt).toISOString() })
+        event(
+          run,
+          actor,
+          "waited",
+          of(step),
+          answer.plain === true
+            ? { next: "pass", until: new Date(answer.wakeAt).toISOString() }
+            : { until: new Date(answer.wakeAt).toISOString() }
+        )
       ])
     }
     case "Fail": {

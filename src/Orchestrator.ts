@@ -1341,7 +1341,8 @@ const toAnswer = (cs: CompiledStep, outcome: Step.Outcome, now: number, waitMill
         : outcome.after !== undefined
         ? now + Duration.toMillis(outcome.after)
         : now + waitMillis
-      return { _tag: "Answer", answer: { _tag: "Wait", state, wakeAt } }
+      const plain = outcome.until === undefined && outcome.after === undefined
+      return { _tag: "Answer", answer: { _tag: "Wait", state, wakeAt, plain } }
     }
     case "Fail":
       return {

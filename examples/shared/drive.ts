@@ -59,11 +59,21 @@ export const report = (runId: string) =>
       const at = `+${event.at - t0}ms`.padStart(8)
       const step = event.step === null ? "" : ` ${event.step}`
       const attempt = event.attempt === null ? "" : ` (attempt ${event.attempt})`
-      const data = event.data === null || event.data === undefined ? "" : ` ${json(event.data)}`
+      const data = event.data === null || event.data === undefined ? "" : ` ${describeData(event.type, event.data)}`
       yield* Console.log(`  #${String(event.seq).padEnd(3)} ${at}  ${event.type}${step}${attempt}${data}`)
     }
     return view
   })
+
+/** an event's data as a reader wants it: what a wait waits for, else the data as JSON */
+const describeData = (type: string, data: unknown): string => {
+  if (type === "waited" && typeof data === "object" && data !== null) {
+    const wait = data as { next?: string; until?: string }
+    if (wait.next === "pass") return "for the next pass (a plain Step.wait())"
+    if (wait.until !== undefined) return `until ${wait.until} (a durable timer)`
+  }
+  return json(data)
+}
 
 /**
  * Drive an existing run to its end with passes (`Orchestrator.executePending`), at most

@@ -487,6 +487,29 @@ export const behaviour = (backend: Backend) =>
         })
       ))
 
+    it.effect("the history tells a plain Step.wait() (the next pass) from a timer", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const p = pipeline("Waits", step("W", {
+            onContinue: (ctx) =>
+              Effect.succeed(
+                ctx.continuations === 0 ? Step.wait() : ctx.continuations === 1 ? Step.wait({ after: "1 minute" }) : Step.finish()
+              )
+          }))
+          const o = yield* orchestrator([p])
+          const runId = yield* o.start(p)
+          yield* o.executePending()
+          yield* TestClock.adjust("1 minute")
+          yield* o.executePending()
+          expect((yield* o.get(runId)).status).toBe("finished")
+          const waited = (yield* o.history(runId)).filter((e) => e.type === "waited")
+          expect(waited.map((e) => e.data)).toEqual([
+            { next: "pass", until: new Date(0).toISOString() },
+            { until: new Date(60_000).toISOString() }
+          ])
+        })
+      ))
+
     it.effect("retries: attempts are persisted, each retry is a durable wake-up, exhausted retries fail with the last cause", () =>
       run((orchestrator) =>
         Effect.gen(function*() {
