@@ -32,6 +32,7 @@ import {
 } from "./floors.js"
 import { formatRow, log, machine, median, percentile, removeDatabase, root, type Row, tmp } from "./lib.js"
 import { polling, threeSteps } from "./pipelines.js"
+import { w7 } from "./w7idle.js"
 
 const args = process.argv.slice(2)
 const smoke = args.includes("--smoke")
@@ -727,6 +728,7 @@ const main = async () => {
   if (wanted("W4")) await w4()
   if (wanted("W5")) await w5()
   if (wanted("W6")) await w6()
+  if (wanted("W7")) await w7(rows, smoke)
   const info = machine()
   const table = [
     "| workload | figure | value | baseline (same run) | ratio | target | notes |",

@@ -27,6 +27,7 @@
  *
  * docs/cli.md has the commands, and how to print a failure to build your layers.
  *
+ * @module prorch/Cli
  * @since 0.1.0
  */
 import * as Args from "@effect/cli/Args"

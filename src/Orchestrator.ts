@@ -184,12 +184,30 @@ export interface Options {
 }
 
 /**
- * Options of a worker; see `docs/runtime.md`.
+ * Options of a worker; see `docs/runtime.md`. Each one not given here is read from `Config`
+ * (`PRORCH_WORKER_CONCURRENCY`, `PRORCH_WORKER_POLL_INTERVAL`, `PRORCH_WORKER_MIN_POLL_INTERVAL`,
+ * `PRORCH_WORKER_GRACE_PERIOD`, `PRORCH_WORKER_WAIT_INTERVAL`).
  *
  * @since 0.1.0
  * @category models
  */
-export type WorkerOptions = Worker.Options
+export interface WorkerOptions {
+  /** How many runs the worker ticks at once. Default 10. */
+  readonly concurrency?: number | undefined
+  /** The longest pause between two polls when there is nothing to do. Default 1 second. */
+  readonly pollInterval?: Duration.DurationInput | undefined
+  /** The first pause after a poll that found nothing; pauses double up to `pollInterval`. Default 10 ms. */
+  readonly minPollInterval?: Duration.DurationInput | undefined
+  /** How long in-flight ticks may take to finish when the worker stops. Default 10 seconds. */
+  readonly gracePeriod?: Duration.DurationInput | undefined
+  /**
+   * When a step answers a plain `Step.wait()` in a worker, it is continued this much later (the
+   * worker's "next pass"). Default: `pollInterval`.
+   */
+  readonly waitInterval?: Duration.DurationInput | undefined
+  /** Replace the idle polling schedule (its delays are capped by the next durable timer). */
+  readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
+}
 
 /**
  * The errors of management operations on one run.

@@ -13,6 +13,7 @@
  * )
  * ```
  *
+ * @module prorch/Pg
  * @since 0.1.0
  */
 

@@ -109,15 +109,41 @@ export type CheckSteps<Steps, Input, Seen extends string = never> = Steps extend
   readonly [infer H, ...infer T] ? readonly [CheckStep<H, Input, Seen>, ...CheckSteps<T, Input, Seen | Extract<Step.Name<H>, string>>]
   : Steps
 
-type Last<T> = T extends readonly [...ReadonlyArray<unknown>, infer L] ? L : unknown
+/**
+ * The last element of a tuple type (`unknown` for an empty one).
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Last<T> = T extends readonly [...ReadonlyArray<unknown>, infer L] ? L : unknown
 
-type CheckAppend<Steps extends ReadonlyArray<Step.Any>, I, S> = unknown extends Last<CheckSteps<readonly [...Steps, S], I>>
+/**
+ * Type-level check of `append`: `unknown` when the appended step fits the pipeline, else an object
+ * type whose single key explains what is wrong.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type CheckAppend<Steps extends ReadonlyArray<Step.Any>, I, S> = unknown extends Last<CheckSteps<readonly [...Steps, S], I>>
   ? unknown
   : { readonly "prorch: the appended step does not fit this pipeline": Last<CheckSteps<readonly [...Steps, S], I>> }
 
-type NeededNames<S> = Step.Name<Step.Needs<S>[keyof Step.Needs<S>]>
+/**
+ * The names of the steps that a step needs.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type NeededNames<S> = Step.Name<Step.Needs<S>[keyof Step.Needs<S>]>
 
-type CheckStep<S, Input, Seen extends string> = [Input] extends [Step.Input<S>]
+/**
+ * Type-level check of one step of a pipeline (see `CheckSteps`): `unknown` when it fits, else an
+ * object type whose single key explains what is wrong.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type CheckStep<S, Input, Seen extends string> = [Input] extends [Step.Input<S>]
   ? [NeededNames<S>] extends [Seen] ? unknown
   : { readonly "prorch: this step needs a step that does not come before it": Exclude<NeededNames<S>, Seen> }
   : { readonly "prorch: this step expects another pipeline input": Step.Input<S> }

@@ -226,7 +226,7 @@ export const layerMemory: Layer.Layer<Repository> = Layer.sync(Repository, Memor
  * @since 0.1.0
  * @category models
  */
-export type Collection = Crud.Collection
+export type Collection = "pipelines" | "pipeline_steps" | "pipeline_history" | "pipeline_signals"
 
 /**
  * The four-operation contract of the Python original's `IRepository`, over collections of
@@ -242,7 +242,22 @@ export type Collection = Crud.Collection
  * @since 0.1.0
  * @category models
  */
-export type CrudStore<E = unknown, R = never> = Crud.CrudStore<E, R>
+export interface CrudStore<E = unknown, R = never> {
+  readonly get: (
+    collection: Collection,
+    uuid: string
+  ) => Effect.Effect<Readonly<Record<string, unknown>> | null | undefined, E, R>
+  readonly save: (collection: Collection, data: Readonly<Record<string, unknown>>) => Effect.Effect<unknown, E, R>
+  readonly update: (
+    collection: Collection,
+    uuid: string,
+    data: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<unknown, E, R>
+  readonly search: (
+    collection: Collection,
+    filter: readonly [field: string, value: unknown]
+  ) => Effect.Effect<ReadonlyArray<Readonly<Record<string, unknown>>>, E, R>
+}
 
 /**
  * The whole Repository service built from the original's four operations (`get`, `save`,

@@ -12,6 +12,7 @@
  * )
  * ```
  *
+ * @module prorch/Sqlite
  * @since 0.1.0
  */
 

@@ -5,6 +5,7 @@
  *
  * Its own entry, so that importing `prorch` loads none of it.
  *
+ * @module prorch/Test
  * @since 0.1.0
  */
 

@@ -10,6 +10,7 @@
  * default), `prorch/Pg` (`PgRepository`), `prorch/Cli` (the command line) and `prorch/Test` (the
  * test kit).
  *
+ * @module prorch
  * @since 0.1.0
  */
 

@@ -7,29 +7,9 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { CorruptRecord, RepositoryError, VersionConflict } from "../Errors.js"
 import type * as Repository from "../Repository.js"
+import type { CrudStore } from "../Repository.js"
 import { HistoryEvent, isTerminal, RunRecord, SignalRecord, Status, StepRecord } from "../Run.js"
 import { afterCursor, byDueOrder, cursorOf, firstDue, isDue, newest } from "./records.js"
-
-/** @internal */
-export type Collection = "pipelines" | "pipeline_steps" | "pipeline_history" | "pipeline_signals"
-
-/** @internal */
-export interface CrudStore<E = unknown, R = never> {
-  readonly get: (
-    collection: Collection,
-    uuid: string
-  ) => Effect.Effect<Readonly<Record<string, unknown>> | null | undefined, E, R>
-  readonly save: (collection: Collection, data: Readonly<Record<string, unknown>>) => Effect.Effect<unknown, E, R>
-  readonly update: (
-    collection: Collection,
-    uuid: string,
-    data: Readonly<Record<string, unknown>>
-  ) => Effect.Effect<unknown, E, R>
-  readonly search: (
-    collection: Collection,
-    filter: readonly [field: string, value: unknown]
-  ) => Effect.Effect<ReadonlyArray<Readonly<Record<string, unknown>>>, E, R>
-}
 
 const decodeRun = Schema.decodeUnknownEither(RunRecord)
 const decodeStep = Schema.decodeUnknownEither(StepRecord)

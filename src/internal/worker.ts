@@ -11,26 +11,11 @@ import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type { WorkerOptions } from "../Orchestrator.js"
 import type * as Repository from "../Repository.js"
 
 /** @internal */
-export interface Options {
-  /** How many runs the worker ticks at once. Default 10. */
-  readonly concurrency?: number | undefined
-  /** The longest pause between two polls when there is nothing to do. Default 1 second. */
-  readonly pollInterval?: Duration.DurationInput | undefined
-  /** The first pause after a poll that found nothing; pauses double up to `pollInterval`. Default 10 ms. */
-  readonly minPollInterval?: Duration.DurationInput | undefined
-  /** How long in-flight ticks may take to finish when the worker stops. Default 10 seconds. */
-  readonly gracePeriod?: Duration.DurationInput | undefined
-  /**
-   * When a step answers a plain `Step.wait()` in a worker, it is continued this much later (the
-   * worker's "next pass"). Default: `pollInterval`.
-   */
-  readonly waitInterval?: Duration.DurationInput | undefined
-  /** Replace the idle polling schedule (its delays are capped by the next durable timer). */
-  readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
-}
+export type Options = WorkerOptions
 
 const configs = {
   concurrency: Config.integer("PRORCH_WORKER_CONCURRENCY"),
@@ -179,9 +164,13 @@ export const run = (args: {
       Schedule.exponential(minPollInterval, 2).pipe(Schedule.union(Schedule.spaced(pollInterval)))
 
     const fibers = yield* FiberSet.make<void, never>()
+    // once the worker is stopping, its loop claims nothing more, even when it still runs: forked into
+    // the scope it works in (`Effect.forkScoped(worker())`), its fiber is interrupted only after this
+    let stopping = false
     // runs first when the scope closes (finalizers run in reverse order): let in-flight ticks finish
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
+        stopping = true
         const inFlight = yield* FiberSet.size(fibers)
         yield* Effect.logInfo(`prorch: worker stopping; ${inFlight} tick(s) in flight`)
         // finalizers run uninterruptibly: the wait must be interruptible for the timeout to end it
@@ -232,6 +221,7 @@ export const run = (args: {
     yield* Effect.logInfo(`prorch: worker started (concurrency ${concurrency})`)
     const delays = backoff(idle, pollInterval)
     while (true) {
+      if (stopping) return yield* Effect.never
       const claimed = yield* args.pass(runner).pipe(
         Effect.catchAllCause((cause) =>
           Effect.as(Effect.logWarning("prorch: worker pass failed; polling again later", cause), 0)

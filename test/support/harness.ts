@@ -152,7 +152,14 @@ export const runHarness = async (options: HarnessOptions): Promise<HarnessResult
     while (true) {
       await new Promise((resolve) => setTimeout(resolve, 50))
       if (Date.now() - started > options.timeoutMs) {
-        throw new Error(`runs did not all end within ${options.timeoutMs} ms`)
+        // say what it was waiting for and what it saw
+        const left = await run(Orchestrator.list({ status: ["created", "pending"], limit: 10 }))
+        throw new Error(
+          `the ${options.runs} runs did not all end within ${options.timeoutMs} ms ` +
+            `(${kills} kills, ${crashes} self-crashes, ${children.size} workers alive); still active, first 10: ` +
+            left.runs.map((r) => `${r.id} ${r.status} at ${r.currentStep ?? "-"}`).join(", ") +
+            `; the workers' last output:\n${allOutput.slice(-3000)}`
+        )
       }
       if (Date.now() >= nextKill && children.size > 0) {
         const live = [...children.values()]

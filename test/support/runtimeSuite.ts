@@ -8,10 +8,12 @@ import {
   Exit,
   Fiber,
   HashMap,
+  Layer,
   Logger,
   Option,
   Schedule,
   Schema,
+  Scope,
   TestClock
 } from "effect"
 import { Orchestrator, type Pipeline, pipeline, Repository, step, Step } from "prorch"
@@ -272,6 +274,36 @@ export const runtime = (backend: Backend) =>
           expect(log.calls).toEqual(["done"])
           const view = yield* o.get(runId)
           expect(view.status).toBe("finished")
+        })
+      ))
+
+    it.effect("a worker forked into the scope it works in (a layer's) claims nothing once that scope closes", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const p = pipeline(
+            "InLayer",
+            step("Long", {
+              onContinue: (ctx) => Effect.as(Effect.zipRight(Effect.sleep("3 seconds"), log.record(ctx.runId)), Step.finish())
+            })
+          )
+          const o = yield* orchestrator([p])
+          const first = yield* o.create(p)
+          const scope = yield* Scope.make()
+          // the pattern of docs/runtime.md for a worker inside an application's layer
+          const worker = Layer.scopedDiscard(Effect.forkScoped(o.worker({ concurrency: 2, gracePeriod: "10 seconds" })))
+          yield* Layer.buildWithScope(worker, scope)
+          yield* settle
+          // the scope closes while the first run's handler runs; a run created then wakes the worker's
+          // loop, which is still running (its fiber is interrupted after the grace period): no claim
+          const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+          yield* settle
+          const second = yield* o.create(p)
+          yield* advance("12 seconds")
+          yield* Fiber.join(closing)
+          expect(log.calls).toEqual([first])
+          expect((yield* o.get(first)).status).toBe("finished")
+          expect((yield* o.get(second)).status).toBe("created")
         })
       ))
 
