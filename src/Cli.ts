@@ -197,7 +197,12 @@ export const formatPage = (
   page: Orchestrator.Page,
   registered?: { readonly has: (pipeline: string) => boolean }
 ): string => {
-  if (page.runs.length === 0) return "no runs"
+  // runs whose records do not decode, beside the others: an operator can still cancel them
+  const corrupt = page.corrupt.map((error) => `corrupt run ${error.runId}: ${error.message}`)
+  if (page.runs.length === 0) {
+    const none = corrupt.length === 0 ? "no runs" : corrupt.join("\n")
+    return page.cursor === undefined ? none : `${none}\nnext page: --cursor ${page.cursor}`
+  }
   const rows = table([
     ["RUN", "PIPELINE", "STATUS", "STEP", "CREATED", "ENDED"],
     ...page.runs.map((run) => [
@@ -209,7 +214,8 @@ export const formatPage = (
       time(run.endedAt)
     ])
   ])
-  return page.cursor === undefined ? rows : `${rows}\nnext page: --cursor ${page.cursor}`
+  const body = corrupt.length === 0 ? rows : `${rows}\n${corrupt.join("\n")}`
+  return page.cursor === undefined ? body : `${body}\nnext page: --cursor ${page.cursor}`
 }
 
 /**
@@ -318,7 +324,8 @@ const list = Command.make("list", {
     // whether this orchestrator ticks the run: a run of another pipeline waits for a worker that has it
     yield* printJson({
       ...page,
-      runs: page.runs.map((run) => ({ ...run, registered: service.pipelines.has(run.pipeline) }))
+      runs: page.runs.map((run) => ({ ...run, registered: service.pipelines.has(run.pipeline) })),
+      corrupt: page.corrupt.map((error) => ({ runId: error.runId, message: error.message }))
     })
   })).pipe(Command.withDescription("list runs, newest first; marks those of pipelines not registered here"))
 

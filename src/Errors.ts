@@ -106,9 +106,15 @@ export class VersionConflict extends Data.TaggedError("VersionConflict")<{
 export class CorruptRecord extends Data.TaggedError("CorruptRecord")<{
   readonly runId: string
   readonly detail: string
+  /** the stored column (or field) that does not decode, when the storage can say */
+  readonly column?: string | undefined
+  /** the value stored there, as stored (cut to 60 characters) */
+  readonly value?: string | undefined
 }> {
   override get message(): string {
-    return `run ${this.runId} has a record that does not decode: ${this.detail}`
+    return this.column === undefined
+      ? `run ${this.runId} has a record that does not decode: ${this.detail}`
+      : `${this.column} = ${this.value} does not decode (run ${this.runId}, ${this.detail})`
   }
 }
 

@@ -162,6 +162,11 @@ export interface ListOptions {
  */
 export interface Page {
   readonly runs: ReadonlyArray<RunSummary>
+  /**
+   * The stored runs of this page that do not decode, reported beside the others (an operator can
+   * still `cancel` them); they count towards `limit`
+   */
+  readonly corrupt: ReadonlyArray<CorruptRecord>
   readonly cursor: string | undefined
 }
 
@@ -247,7 +252,7 @@ export interface Service {
   /** A run with its steps, its input, state and outputs decoded. */
   readonly get: (runId: string) => Effect.Effect<RunView, RepositoryError | RunNotFound | CorruptRecord | DecodeError>
   /** Runs by pipeline, status and creation time, newest first, a page at a time. */
-  readonly list: (options?: ListOptions) => Effect.Effect<Page, RepositoryError | CorruptRecord>
+  readonly list: (options?: ListOptions) => Effect.Effect<Page, RepositoryError>
   /** A run's history, in order. */
   readonly history: (runId: string) => Effect.Effect<ReadonlyArray<Repository.LoggedEvent>, RepositoryError>
   /**
@@ -301,6 +306,12 @@ const nativeTracer = (): Tracer.Tracer => (native ??= Effect.runSync(Effect.trac
  */
 const tracing: Effect.Effect<boolean> = Effect.map(Effect.tracer, (tracer) => tracer !== nativeTracer())
 
+/**
+ * How long after a tick that the storage failed (its commit, say) the run is due again, in
+ * milliseconds: its lease is cut to this (docs/runtime.md "Leases")
+ */
+const retryAfterStorageFailure = 1000
+
 /** a span without a captured stack trace, when tracing */
 const span = (name: string, attributes: Record<string, unknown>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.flatMap(
@@ -316,10 +327,21 @@ const span = (name: string, attributes: Record<string, unknown>) => <A, E, R>(se
 interface Lease {
   version: number
   expiresAt: number
+  /**
+   * a commit of the tick is on its way: a renewal refused meanwhile proves nothing (the commit may
+   * have landed and moved the version on before its reply came back)
+   */
+  committing: boolean
   lost: boolean
   /** lost to a `cancel` of this process: the tick ends quietly, the run being cancelled */
   cancelled: boolean
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+}
+
+/** an `onContinue` call made ready: its context, and the signals it hands to the step */
+interface Prepared {
+  readonly ctx: Step.ContinueContext<unknown, {}, unknown, unknown>
+  readonly delivered: Array<SignalRecord> | undefined
 }
 
 interface CompiledStep {
@@ -531,6 +553,7 @@ const makeService = (
   const leaseOf = (snapshot: Snapshot, fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined): Lease => ({
     version: snapshot.run.version,
     expiresAt: snapshot.run.lease_expires_at ?? 0,
+    committing: false,
     lost: false,
     cancelled: false,
     fiber
@@ -568,15 +591,22 @@ const makeService = (
           lease_owner: release ? null : owner,
           lease_expires_at: release ? null : lease.expiresAt
         }
+        // set as the commit is made, which is when it runs: every caller yields it at once
+        lease.committing = true
         return Effect.map(
-          repository.commit({
-            run,
-            previous: base.run,
-            steps: d.changed.map((i) => d.steps[i]),
-            events: d.events,
-            expectedVersion: base.run.version,
-            consumedSignals: consumed
-          }),
+          Effect.ensuring(
+            repository.commit({
+              run,
+              previous: base.run,
+              steps: d.changed.map((i) => d.steps[i]),
+              events: d.events,
+              expectedVersion: base.run.version,
+              consumedSignals: consumed
+            }),
+            Effect.sync(() => {
+              lease.committing = false
+            })
+          ),
           () => {
             lease.version = run.version
             base = {
@@ -632,6 +662,44 @@ const makeService = (
           : Effect.map(retryAt(schedule, d.steps[cs.index].attempt, cause, now), record)
       }
 
+      /** the context of an `onContinue` call of a step, with the signals it is handed */
+      const prepare = (cs: CompiledStep): Prepared | DecodeError => {
+        const step = d.steps[cs.index]
+        const state = cs.state.decode(step.state)
+        if (Either.isLeft(state)) {
+          return new DecodeError({ runId, what: `state of step ${JSON.stringify(step.name)}`, detail: state.left })
+        }
+        let delivered: Array<SignalRecord> | undefined
+        let payloads: Array<unknown> = noSignals
+        for (const signal of signals) {
+          if (signal.step !== step.name) continue
+          const payload = cs.signal.decode(signal.payload)
+          if (Either.isLeft(payload)) return new DecodeError({ runId, what: `signal ${signal.id}`, detail: payload.left })
+          if (delivered === undefined) {
+            delivered = []
+            payloads = []
+          }
+          delivered.push(signal)
+          payloads.push(payload.right)
+        }
+        const start = contextFor(cs, step)
+        if (start instanceof DecodeError) return start
+        // every property written out: a spread of the start context would make a slower object
+        const ctx: Step.ContinueContext<unknown, {}, unknown, unknown> = {
+          runId: start.runId,
+          stepRunId: start.stepRunId,
+          pipeline: start.pipeline,
+          step: start.step,
+          attempt: start.attempt,
+          input: start.input,
+          outputs: start.outputs,
+          state: state.right,
+          signals: payloads,
+          continuations: typeof step.metadata.continuations === "number" ? step.metadata.continuations : 0
+        }
+        return { ctx, delivered }
+      }
+
       loop: while (true) {
         const decision = Interpreter.decide(compiled.pipeline, d, clock.unsafeCurrentTimeMillis())
         switch (decision._tag) {
@@ -644,15 +712,28 @@ const makeService = (
             d = Interpreter.finalize(d, decision.status, decision.index, actor())
             break loop
         }
+        const cs = compiled.steps[decision.index]
+        // what the handlers are given is decoded before anything is written: a run whose records do
+        // not decode writes nothing (not even the `lease_lost` of a take-over), however often it is
+        // claimed (docs/runtime.md "Leases")
+        let startContext: Step.StartContext<unknown, {}> | undefined
+        let prepared: Prepared | undefined
+        if (decision._tag === "Start") {
+          const ctx = contextFor(cs, d.steps[cs.index])
+          if (ctx instanceof DecodeError) return yield* ctx
+          startContext = ctx
+        } else {
+          const ready = prepare(cs)
+          if (ready instanceof DecodeError) return yield* ready
+          prepared = ready
+        }
         // a step's handlers are about to run: what earlier steps did is committed first
         if (Interpreter.hasChanges(d)) yield* commit(false)
         // a run cancelled (or a lease lost) since then: no handler of it starts
         if (lease.lost) return yield* stopped(runId, lease, ranHandlers)
-        const cs = compiled.steps[decision.index]
         ranHandlers = true
-        if (decision._tag === "Start") {
-          const ctx = contextFor(cs, d.steps[cs.index])
-          if (ctx instanceof DecodeError) return yield* ctx
+        if (startContext !== undefined) {
+          const ctx = startContext
           const onStart = cs.step.onStart
           const exit = onStart === undefined
             ? Exit.void
@@ -668,44 +749,13 @@ const makeService = (
             continue loop
           }
           d = Interpreter.started(d, cs.index, state.right, actor())
+          // onContinue, right after onStart
+          if (lease.lost) return yield* stopped(runId, lease, true)
+          const ready = prepare(cs)
+          if (ready instanceof DecodeError) return yield* ready
+          prepared = ready
         }
-        // onContinue: right after onStart, or for a pending step
-        if (lease.lost) return yield* stopped(runId, lease, true)
-        const step = d.steps[cs.index]
-        const state = cs.state.decode(step.state)
-        if (Either.isLeft(state)) {
-          return yield* new DecodeError({ runId, what: `state of step ${JSON.stringify(step.name)}`, detail: state.left })
-        }
-        let delivered: Array<SignalRecord> | undefined
-        let payloads: Array<unknown> = noSignals
-        for (const signal of signals) {
-          if (signal.step !== step.name) continue
-          const payload = cs.signal.decode(signal.payload)
-          if (Either.isLeft(payload)) {
-            return yield* new DecodeError({ runId, what: `signal ${signal.id}`, detail: payload.left })
-          }
-          if (delivered === undefined) {
-            delivered = []
-            payloads = []
-          }
-          delivered.push(signal)
-          payloads.push(payload.right)
-        }
-        const start = contextFor(cs, step)
-        if (start instanceof DecodeError) return yield* start
-        // every property written out: a spread of the start context would make a slower object
-        const ctx: Step.ContinueContext<unknown, {}, unknown, unknown> = {
-          runId: start.runId,
-          stepRunId: start.stepRunId,
-          pipeline: start.pipeline,
-          step: start.step,
-          attempt: start.attempt,
-          input: start.input,
-          outputs: start.outputs,
-          state: state.right,
-          signals: payloads,
-          continuations: typeof step.metadata.continuations === "number" ? step.metadata.continuations : 0
-        }
+        const { ctx, delivered } = prepared!
         const exit = yield* callHandler(cs, "onContinue", ctx.attempt, traced, () => cs.step.onContinue(ctx))
         if (Exit.isFailure(exit)) {
           if (yield* failed(cs, "onContinue", exit.cause)) break loop
@@ -746,6 +796,20 @@ const makeService = (
       })),
       Effect.catchAllDefect((defect) =>
         Effect.fail(new RepositoryError({ operation: "tick", cause: defect }))
+      ),
+      // the storage failed (a commit, say): the run is due again within a second, not once the whole
+      // lease has run out; the lease is shortened, not released, so that a storage that keeps failing
+      // is tried about once a second, not in a loop (docs/runtime.md "Leases")
+      Effect.tapError((error) =>
+        error._tag !== "RepositoryError" || lease.lost
+          ? Effect.void
+          : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            repository.renew({
+              runId,
+              owner,
+              version: lease.version,
+              leaseExpiresAt: Math.min(lease.expiresAt, now + retryAfterStorageFailure)
+            })).pipe(Effect.ignore)
       )
     )
   }
@@ -766,8 +830,10 @@ const makeService = (
           Effect.tapError((error) => Effect.logWarning(`prorch: renewing the lease of run ${runId} failed`, error)),
           Effect.orElseSucceed(() => true)
         )
-        // the tick committed meanwhile (a new version proves the lease), or ended
+        // the tick committed meanwhile (a new version proves the lease), or ended; or a commit of it
+        // is on its way, which may have moved the version on: the next round renews at the new one
         if (held.get(runId) !== lease || lease.version !== version) continue
+        if (!kept && lease.committing) continue
         if (kept) {
           lease.expiresAt = expiresAt
         } else {
@@ -1122,7 +1188,7 @@ const makeService = (
     Effect.gen(function*() {
       const limit = Math.max(1, listOptions.limit ?? 100)
       const before = listOptions.cursor === undefined ? undefined : decodeCursor(listOptions.cursor)
-      const runs = yield* repository.list({
+      const page = yield* repository.list({
         names: listOptions.pipeline === undefined ? undefined : asArray(listOptions.pipeline),
         statuses: listOptions.status === undefined ? undefined : asArray(listOptions.status),
         createdFrom: listOptions.createdFrom?.getTime(),
@@ -1130,10 +1196,10 @@ const makeService = (
         limit,
         before
       })
-      const last = runs[runs.length - 1]
       return {
-        runs: runs.map(summary),
-        cursor: runs.length === limit && last !== undefined ? encodeCursor(last) : undefined
+        runs: page.runs.map(summary),
+        corrupt: page.corrupt,
+        cursor: page.rows === limit && page.last !== undefined ? encodeCursor(page.last) : undefined
       }
     })
 
@@ -1165,11 +1231,33 @@ const makeService = (
       span(`prorch.${operation}`, { "prorch.run": runId })
     )
 
+  /** cancel a run whose records do not decode, without reading them, where the storage can */
+  const cancelUndecodable = (runId: string, reason: string, corrupt: CorruptRecord) =>
+    Effect.gen(function*() {
+      if (repository.cancelUndecodable === undefined) return yield* corrupt
+      const now = yield* Clock.currentTimeMillis
+      const event: HistoryEvent = {
+        run_uuid: runId,
+        at: now,
+        type: "cancelled",
+        step: null,
+        attempt: null,
+        worker: owner,
+        data: { reason, undecodable: corrupt.message }
+      }
+      const cancelled = yield* repository.cancelUndecodable({ runId, reason, now, events: [event] })
+      if (!cancelled) {
+        return yield* new InvalidOperation({ runId, operation: "cancel", detail: "it has ended, or does not exist" })
+      }
+    })
+
   const cancel: Service["cancel"] = (runId, reason = "cancelled by an operator") =>
     manage(runId, "cancel", (snapshot, now) =>
       isTerminal(snapshot.run.status)
         ? Either.left(new InvalidOperation({ runId, operation: "cancel", detail: `it has ended (${snapshot.run.status})` }))
         : Either.right(Interpreter.cancelRun(Interpreter.draft(snapshot), reason, { now, worker: owner }))).pipe(
+        // an operator's way out for a run whose records no longer decode
+        Effect.catchTag("CorruptRecord", (corrupt) => cancelUndecodable(runId, reason, corrupt)),
         Effect.tap(() => {
           notifyEnded(runId)
           // a tick of this run in flight here: no handler of it starts again, and the one running
@@ -1317,8 +1405,8 @@ const makeService = (
 const asArray = <A>(value: A | ReadonlyArray<A>): ReadonlyArray<A> =>
   Array.isArray(value) ? value : [value as A]
 
-const encodeCursor = (run: RunRecord): string =>
-  Buffer.from(JSON.stringify([run.created_at, run.uuid])).toString("base64url")
+const encodeCursor = (last: { readonly createdAt: number; readonly uuid: string }): string =>
+  Buffer.from(JSON.stringify([last.createdAt, last.uuid])).toString("base64url")
 
 const decodeCursor = (cursor: string): { createdAt: number; uuid: string } | undefined => {
   try {
@@ -1450,7 +1538,7 @@ export const get = (
  * @since 0.1.0
  * @category accessors
  */
-export const list = (options?: ListOptions): Effect.Effect<Page, RepositoryError | CorruptRecord, Orchestrator> =>
+export const list = (options?: ListOptions): Effect.Effect<Page, RepositoryError, Orchestrator> =>
   Effect.flatMap(Orchestrator, (o) => o.list(options))
 
 /**

@@ -108,6 +108,21 @@ export interface ListFilter {
 }
 
 /**
+ * A page of `list`: the runs that decode, the stored runs of the page that do not (reported beside
+ * them, as a claim reports them), and the position of the page's last row, decoded or not, after
+ * which the next page starts. `rows` counts both kinds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListResult {
+  readonly runs: ReadonlyArray<RunRecord>
+  readonly corrupt: ReadonlyArray<CorruptRecord>
+  readonly rows: number
+  readonly last: { readonly createdAt: number; readonly uuid: string } | undefined
+}
+
+/**
  * A history event with its position in the run's log.
  *
  * @since 0.1.0
@@ -168,8 +183,11 @@ export interface Service {
     readonly owner: string
     readonly version: number
   }) => Effect.Effect<void, RepositoryError>
-  /** Runs matching a filter, newest first, without their steps. */
-  readonly list: (filter: ListFilter) => Effect.Effect<ReadonlyArray<RunRecord>, RepositoryError | CorruptRecord>
+  /**
+   * Runs matching a filter, newest first, without their steps. A stored run that does not decode is
+   * reported in `corrupt`, beside the others, never failing the page.
+   */
+  readonly list: (filter: ListFilter) => Effect.Effect<ListResult, RepositoryError>
   /** A run's history, in order. */
   readonly history: (runId: string) => Effect.Effect<ReadonlyArray<LoggedEvent>, RepositoryError>
   /**
@@ -182,6 +200,19 @@ export interface Service {
     event: HistoryEvent,
     wake: boolean
   ) => Effect.Effect<boolean, RepositoryError>
+  /**
+   * Optional: cancel a run whose stored records do not decode, without decoding them (an operator's
+   * way out, `Orchestrator.cancel`): unless it has ended, the run becomes `cancelled` with `reason`
+   * as its error, its lease is dropped, its version grows by one, its first step that has not ended
+   * becomes `cancelled` too, and `events` are appended. `false` when the run does not exist or has
+   * ended (nothing is written). A store without it cannot cancel such runs.
+   */
+  readonly cancelUndecodable?: ((options: {
+    readonly runId: string
+    readonly reason: string
+    readonly now: number
+    readonly events: ReadonlyArray<HistoryEvent>
+  }) => Effect.Effect<boolean, RepositoryError>) | undefined
   /**
    * Optional: times (epoch milliseconds) at which runs become due, pushed by the storage (the
    * PostgreSQL layer listens to NOTIFY). Idle workers wake for them; polling is the fallback.

@@ -1,7 +1,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import { Duration, Effect, Layer, Logger, Schedule, Schema, TestClock } from "effect"
-import { Mermaid, Orchestrator, pipeline, Repository, step, Step } from "prorch"
+import { Errors, Mermaid, Orchestrator, pipeline, Repository, step, Step } from "prorch"
 import * as Cli from "prorch/Cli"
 
 const generation = step("BackupGeneration", {
@@ -339,4 +339,13 @@ describe("Cli", () => {
         [stranded, false]
       ])
     }).pipe(Effect.scoped))
+})
+
+describe("Cli.formatPage", () => {
+  it("prints the runs of a page that do not decode after the others, with their messages", () => {
+    const corrupt = new Errors.CorruptRecord({ runId: "r-2", detail: "the run record: bad", column: "metadata", value: "{not json" })
+    expect(Cli.formatPage({ runs: [], corrupt: [corrupt], cursor: "abc" })).toBe(
+      "corrupt run r-2: metadata = {not json does not decode (run r-2, the run record: bad)\nnext page: --cursor abc"
+    )
+  })
 })

@@ -9,6 +9,7 @@ import { CorruptRecord, RepositoryError, VersionConflict } from "../Errors.js"
 import type * as Repository from "../Repository.js"
 import type { CrudStore } from "../Repository.js"
 import { HistoryEvent, isTerminal, RunRecord, SignalRecord, Status, StepRecord } from "../Run.js"
+import { corruptRow } from "./corrupt.js"
 import { afterCursor, byDueOrder, cursorOf, firstDue, isDue, newest } from "./records.js"
 
 const decodeRun = Schema.decodeUnknownEither(RunRecord)
@@ -16,8 +17,7 @@ const decodeStep = Schema.decodeUnknownEither(StepRecord)
 const decodeSignal = Schema.decodeUnknownEither(SignalRecord)
 const decodeEvent = Schema.decodeUnknownEither(Schema.extend(HistoryEvent, Schema.Struct({ seq: Schema.Number })))
 
-const corrupt = (runId: string, what: string, error: ParseResult.ParseError) =>
-  new CorruptRecord({ runId, detail: `${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}` })
+const corrupt = corruptRow
 
 /** @internal */
 export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>): Repository.Service => {
@@ -33,7 +33,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         const decoded: Array<StepRecord> = []
         for (const row of rows) {
           const step = decodeStep(row)
-          if (Either.isLeft(step)) return Effect.fail(corrupt(runId, "a step record", step.left))
+          if (Either.isLeft(step)) return Effect.fail(corrupt(runId, "a step record", row, step.left))
           decoded.push(step.right)
         }
         return Effect.succeed(decoded.sort((a, b) => a.position - b.position))
@@ -50,7 +50,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         for (const row of rows) {
           if (row.consumed_at !== null && row.consumed_at !== undefined) continue
           const signal = decodeSignal(row)
-          if (Either.isLeft(signal)) return Effect.fail(corrupt(run.uuid, "a signal record", signal.left))
+          if (Either.isLeft(signal)) return Effect.fail(corrupt(run.uuid, "a signal record", row, signal.left))
           decoded.push(signal.right)
         }
         return Effect.succeed(decoded.sort((a, b) => a.created_at - b.created_at))
@@ -66,7 +66,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         if (row === undefined || row === null) return Effect.succeed(Option.none<RunRecord>())
         const run = decodeRun(row)
         return Either.isLeft(run)
-          ? Effect.fail(corrupt(runId, "the run record", run.left))
+          ? Effect.fail(corrupt(runId, "the run record", row, run.left))
           : Effect.succeed(Option.some(run.right))
       })
     )
@@ -259,21 +259,41 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
           rows.push(...(yield* call("search pipelines", store.search("pipelines", ["status", status]))))
         }
         const names = filter.names === undefined ? undefined : new Set(filter.names)
-        const found: Array<RunRecord> = []
+        // a row that does not decode is filtered and ordered by the raw fields it has
+        const found: Array<{
+          readonly created_at: number
+          readonly uuid: string
+          readonly decoded: Either.Either<RunRecord, ParseResult.ParseError>
+          readonly row: unknown
+        }> = []
         for (const row of rows) {
           const decoded = decodeRun(row)
-          if (Either.isLeft(decoded)) return yield* corrupt(String(row.uuid), "the run record", decoded.left)
-          const run = decoded.right
-          if (names !== undefined && !names.has(run.name)) continue
-          if (filter.createdFrom !== undefined && run.created_at < filter.createdFrom) continue
-          if (filter.createdTo !== undefined && run.created_at >= filter.createdTo) continue
+          const key = Either.isRight(decoded)
+            ? decoded.right
+            : { name: row.name, created_at: Number(row.created_at) || 0, uuid: String(row.uuid) }
+          if (names !== undefined && !names.has(String(key.name))) continue
+          if (filter.createdFrom !== undefined && key.created_at < filter.createdFrom) continue
+          if (filter.createdTo !== undefined && key.created_at >= filter.createdTo) continue
           if (
             filter.before !== undefined &&
-            newest(run, { created_at: filter.before.createdAt, uuid: filter.before.uuid }) <= 0
+            newest(key, { created_at: filter.before.createdAt, uuid: filter.before.uuid }) <= 0
           ) continue
-          found.push(run)
+          found.push({ created_at: key.created_at, uuid: key.uuid, decoded, row })
         }
-        return found.sort(newest).slice(0, filter.limit)
+        const page = found.sort(newest).slice(0, filter.limit)
+        const runs: Array<RunRecord> = []
+        const broken: Array<CorruptRecord> = []
+        for (const entry of page) {
+          if (Either.isRight(entry.decoded)) runs.push(entry.decoded.right)
+          else broken.push(corrupt(entry.uuid, "the run record", entry.row, entry.decoded.left))
+        }
+        const last = page[page.length - 1]
+        return {
+          runs,
+          corrupt: broken,
+          rows: page.length,
+          last: last === undefined ? undefined : { createdAt: last.created_at, uuid: last.uuid }
+        }
       }),
 
     history: (runId) =>
@@ -293,6 +313,44 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         ),
         Effect.map((events) => events.slice().sort((a, b) => a.seq - b.seq))
       ),
+
+    cancelUndecodable: (options) =>
+      Effect.gen(function*() {
+        const row = yield* call("get pipelines", store.get("pipelines", options.runId))
+        const ended = (status: unknown) => status === "finished" || status === "failed" || status === "cancelled"
+        if (row === undefined || row === null || ended(row.status)) return false
+        const error = { message: options.reason, pretty: null, cause: null }
+        const version = typeof row.version === "number" ? row.version + 1 : 1
+        yield* call(
+          "update pipelines",
+          store.update("pipelines", options.runId, {
+            status: "cancelled",
+            error,
+            lease_owner: null,
+            lease_expires_at: null,
+            version,
+            updated_at: options.now,
+            ended_at: options.now
+          })
+        )
+        const stepRows = yield* call("search pipeline_steps", store.search("pipeline_steps", ["pipeline_uuid", options.runId]))
+        const current = stepRows
+          .filter((step) => !ended(step.status))
+          .sort((a, b) => Number(a.position) - Number(b.position))[0]
+        if (current !== undefined) {
+          yield* call(
+            "update pipeline_steps",
+            store.update("pipeline_steps", String(current.uuid), {
+              status: "cancelled",
+              error,
+              updated_at: options.now,
+              ended_at: options.now
+            })
+          )
+        }
+        yield* append(options.events)
+        return true
+      }),
 
     signal: (signal, event, wake) =>
       Effect.gen(function*() {

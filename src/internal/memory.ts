@@ -171,7 +171,14 @@ export const make = (): Repository.Service => {
           ) continue
           found.push(run)
         }
-        return found.sort(newest).slice(0, filter.limit)
+        const page = found.sort(newest).slice(0, filter.limit)
+        const last = page[page.length - 1]
+        return {
+          runs: page,
+          corrupt: [],
+          rows: page.length,
+          last: last === undefined ? undefined : { createdAt: last.created_at, uuid: last.uuid }
+        }
       }),
 
     history: (runId) =>

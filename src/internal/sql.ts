@@ -14,6 +14,7 @@ import { CorruptRecord, RepositoryError, VersionConflict } from "../Errors.js"
 import type * as Repository from "../Repository.js"
 import type { Commit, HistoryEvent, RunRecord, SignalRecord, Snapshot, StepRecord } from "../Run.js"
 import { ErrorInfo, EventType, RunMetadata, Status, StepMetadata } from "../Run.js"
+import { corruptRow } from "./corrupt.js"
 import { cursorOf } from "./records.js"
 
 /** @internal the escaped names of the library's tables */
@@ -147,7 +148,7 @@ const describe = (error: ParseResult.ParseError) => ParseResult.TreeFormatter.fo
 export const decodeRun = (row: any): Either.Either<RunRecord, CorruptRecord> =>
   Either.mapLeft(
     decodeRunRow(row),
-    (error) => new CorruptRecord({ runId: String(row?.uuid), detail: `the run record: ${describe(error)}` })
+    (error) => corruptRow(String(row?.uuid), "the run record", row, error)
   )
 
 /** @internal */
@@ -156,7 +157,7 @@ export const decodeSteps = (runId: string, rows: ReadonlyArray<any>): Either.Eit
   for (const row of rows) {
     const step = decodeStepRow(row)
     if (Either.isLeft(step)) {
-      return Either.left(new CorruptRecord({ runId, detail: `a step record: ${describe(step.left)}` }))
+      return Either.left(corruptRow(runId, "a step record", row, step.left))
     }
     steps.push(step.right)
   }
@@ -169,7 +170,7 @@ const decodeSignals = (runId: string, rows: ReadonlyArray<any>): Either.Either<A
   for (const row of rows) {
     const signal = decodeSignalRow(row)
     if (Either.isLeft(signal)) {
-      return Either.left(new CorruptRecord({ runId, detail: `a signal record: ${describe(signal.left)}` }))
+      return Either.left(corruptRow(runId, "a signal record", row, signal.left))
     }
     signals.push(signal.right)
   }
@@ -974,8 +975,19 @@ export const make = (
             [...params, filter.limit]
           )
           const found: Array<RunRecord> = []
-          for (const row of rows) found.push(yield* decodeRun(row))
-          return found
+          const corrupt: Array<CorruptRecord> = []
+          for (const row of rows) {
+            const run = decodeRun(row)
+            if (Either.isLeft(run)) corrupt.push(run.left)
+            else found.push(run.right)
+          }
+          const last = rows[rows.length - 1] as { created_at?: unknown; uuid?: unknown } | undefined
+          return {
+            runs: found,
+            corrupt,
+            rows: rows.length,
+            last: last === undefined ? undefined : { createdAt: Number(last.created_at), uuid: String(last.uuid) }
+          } satisfies Repository.ListResult
         })),
 
     history: (runId) =>
@@ -990,6 +1002,27 @@ export const make = (
                   Effect.succeed({ ...event, data: event.data === null ? null : JSON.parse(event.data) })
               }))
         )),
+
+    cancelUndecodable: (options) =>
+      write("cancel", (exec) =>
+        Effect.gen(function*() {
+          const error = json({ message: options.reason, pretty: null, cause: null })
+          const ended = `status NOT IN ('finished', 'failed', 'cancelled')`
+          const updated = yield* exec(
+            `UPDATE ${runs} SET status = 'cancelled', error = ?, lease_owner = NULL, lease_expires_at = NULL, ` +
+              `version = version + 1, events = events + ?, updated_at = ?, ended_at = ? ` +
+              `WHERE uuid = ? AND ${ended} RETURNING events`,
+            [error, options.events.length, options.now, options.now, options.runId]
+          )
+          if (updated.length === 0) return false
+          yield* exec(
+            `UPDATE ${steps} SET status = 'cancelled', error = ?, updated_at = ?, ended_at = ? WHERE uuid = ` +
+              `(SELECT uuid FROM ${steps} WHERE pipeline_uuid = ? AND ${ended} ORDER BY position LIMIT 1)`,
+            [error, options.now, options.now, options.runId]
+          )
+          yield* appendEvents(exec, options.events, Number(updated[0].events))
+          return true
+        })),
 
     signal: (signal, event, wake) =>
       write("signal", (exec) =>

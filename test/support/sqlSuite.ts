@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Option, Schema, TestClock } from "effect"
 import { pipeline, step, Step } from "prorch"
 import type { Backend } from "./backends.js"
 import { withRepository } from "./suite.js"
@@ -54,6 +54,62 @@ export const corruption = (backend: Backend & { readonly sql: NonNullable<Backen
           const again = yield* o.executePending()
           expect(again.finished).toBe(1)
           expect((yield* o.get(badRun)).status).toBe("finished")
+        })
+      ))
+
+    it.effect("list shows the healthy runs and reports a corrupt one beside them; cancel still works on it", () =>
+      withRepository(backend.fresh(), (orchestrator) =>
+        Effect.gen(function*() {
+          const o = yield* orchestrator([p])
+          const ids: Array<string> = []
+          for (let n = 0; n < 3; n++) {
+            ids.push(yield* o.start(p, { input: { n } }))
+            yield* TestClock.adjust("1 second") // distinct creation times: a stable order
+          }
+          const bad = ids[1]
+          yield* backend.sql(`UPDATE ${table("pipelines")} SET metadata = '{not json' WHERE uuid = '${bad}'`)
+
+          for (const filter of [undefined, { status: "pending" as const }]) {
+            const page = yield* o.list(filter)
+            expect(page.runs.map((r) => r.id)).toEqual([ids[2], ids[0]])
+            expect(page.corrupt.map((e) => e.runId)).toEqual([bad])
+            expect(page.corrupt[0].message).toMatch(/^metadata = \{not json does not decode \(run /)
+            expect(page.corrupt[0].message.length).toBeLessThan(400)
+          }
+          // pages of 2: the corrupt run counts, and the cursor goes past it
+          const first = yield* o.list({ limit: 2 })
+          expect([...first.runs.map((r) => r.id), ...first.corrupt.map((e) => e.runId)]).toEqual([ids[2], bad])
+          const second = yield* o.list({ limit: 2, cursor: first.cursor })
+          expect(second.runs.map((r) => r.id)).toEqual([ids[0]])
+          expect(second.corrupt).toEqual([])
+
+          // an operator's way out: cancel, without decoding the run
+          yield* o.cancel(bad, "its records are broken")
+          const history = yield* o.history(bad)
+          expect(history[history.length - 1]).toMatchObject({ type: "cancelled", step: null, data: { reason: "its records are broken" } })
+          expect((yield* o.executePending()).errors).toEqual([]) // no longer due
+          const again = yield* Effect.flip(o.cancel(bad))
+          expect(again._tag).toBe("InvalidOperation")
+        })
+      ))
+
+    it.effect("a run whose records do not decode writes nothing when it is taken over, however often (no lease_lost)", () =>
+      withRepository(backend.fresh(), (orchestrator) =>
+        Effect.gen(function*() {
+          const a = yield* orchestrator([p], { owner: "worker-a" })
+          const b = yield* orchestrator([p], { owner: "worker-b" })
+          const runId = yield* a.start(p, { input: { n: 1 } })
+          yield* backend.sql(`UPDATE ${table("pipeline_steps")} SET state = '{"jobId": 42}' WHERE pipeline_uuid = '${runId}'`)
+          const before = (yield* a.history(runId)).length
+          // claimed by one worker after the other, each time once the last one's lease has run out
+          for (const o of [a, b, a, b]) {
+            const summary = yield* o.executePending()
+            expect(summary.errors.map((e) => e.error._tag)).toEqual(["DecodeError"])
+            yield* TestClock.adjust("31 seconds")
+          }
+          const history = yield* a.history(runId)
+          expect(history.map((e) => e.type)).not.toContain("lease_lost")
+          expect(history).toHaveLength(before)
         })
       ))
 
