@@ -328,10 +328,11 @@ interface Lease {
   version: number
   expiresAt: number
   /**
-   * a commit of the tick is on its way: a renewal refused meanwhile proves nothing (the commit may
-   * have landed and moved the version on before its reply came back)
+   * the version that the tick's last commit writes: above `version` while that commit is on its
+   * way, when a renewal refused proves nothing (the commit may have landed and moved the version on
+   * before its reply came back). A failed commit ends the tick, so it is never reset
    */
-  committing: boolean
+  committing: number
   lost: boolean
   /** lost to a `cancel` of this process: the tick ends quietly, the run being cancelled */
   cancelled: boolean
@@ -553,7 +554,7 @@ const makeService = (
   const leaseOf = (snapshot: Snapshot, fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined): Lease => ({
     version: snapshot.run.version,
     expiresAt: snapshot.run.lease_expires_at ?? 0,
-    committing: false,
+    committing: 0,
     lost: false,
     cancelled: false,
     fiber
@@ -592,21 +593,16 @@ const makeService = (
           lease_expires_at: release ? null : lease.expiresAt
         }
         // set as the commit is made, which is when it runs: every caller yields it at once
-        lease.committing = true
+        lease.committing = run.version
         return Effect.map(
-          Effect.ensuring(
-            repository.commit({
-              run,
-              previous: base.run,
-              steps: d.changed.map((i) => d.steps[i]),
-              events: d.events,
-              expectedVersion: base.run.version,
-              consumedSignals: consumed
-            }),
-            Effect.sync(() => {
-              lease.committing = false
-            })
-          ),
+          repository.commit({
+            run,
+            previous: base.run,
+            steps: d.changed.map((i) => d.steps[i]),
+            events: d.events,
+            expectedVersion: base.run.version,
+            consumedSignals: consumed
+          }),
           () => {
             lease.version = run.version
             base = {
@@ -833,7 +829,7 @@ const makeService = (
         // the tick committed meanwhile (a new version proves the lease), or ended; or a commit of it
         // is on its way, which may have moved the version on: the next round renews at the new one
         if (held.get(runId) !== lease || lease.version !== version) continue
-        if (!kept && lease.committing) continue
+        if (!kept && lease.committing > lease.version) continue
         if (kept) {
           lease.expiresAt = expiresAt
         } else {
