@@ -1,10 +1,26 @@
 /**
- * The typed errors of prorch. Every error is a `Data.TaggedError`: match on `_tag` with
- * `Effect.catchTag`, or read its `message`.
+ * The typed errors of prorch. Every error is a `Data.TaggedError` marked with `TypeId`: match on
+ * `_tag` with `Effect.catchTag`, read its `message`, or tell it with the guards (`isProrchError`,
+ * `isRunNotFound`, `isCorruptRecord`, ...), which check the mark as well as the tag.
  *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import * as Predicate from "effect/Predicate"
+
+/**
+ * The mark of prorch's errors: `isProrchError` tells them from any other value.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("prorch/Errors")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
 
 /**
  * What is wrong with a step or pipeline definition.
@@ -42,6 +58,8 @@ export class DefinitionError extends Data.TaggedError("DefinitionError")<{
   readonly step: string | undefined
   readonly detail: string
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     const where = [
       this.pipeline === undefined ? undefined : `pipeline ${JSON.stringify(this.pipeline)}`,
@@ -62,6 +80,8 @@ export class RepositoryError extends Data.TaggedError("RepositoryError")<{
   readonly operation: string
   readonly cause: unknown
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     // the driver's own words are often a level or two down (`SqlError` "Failed to execute
     // statement", caused by the database's "UNIQUE constraint failed: ...")
@@ -89,6 +109,8 @@ export class VersionConflict extends Data.TaggedError("VersionConflict")<{
   readonly expected: number
   readonly actual: number | undefined
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `run ${this.runId} changed concurrently: expected version ${this.expected}, found ${
       this.actual === undefined ? "no run" : this.actual
@@ -111,6 +133,8 @@ export class CorruptRecord extends Data.TaggedError("CorruptRecord")<{
   /** the value stored there, as stored (cut to 60 characters) */
   readonly value?: string | undefined
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return this.column === undefined
       ? `run ${this.runId} has a record that does not decode: ${this.detail}`
@@ -130,6 +154,8 @@ export class DecodeError extends Data.TaggedError("DecodeError")<{
   readonly what: string
   readonly detail: string
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `run ${this.runId}: the stored ${this.what} does not decode: ${this.detail}`
   }
@@ -146,6 +172,8 @@ export class EncodeError extends Data.TaggedError("EncodeError")<{
   readonly what: string
   readonly detail: string
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `cannot encode the ${this.what}: ${this.detail}`
   }
@@ -160,6 +188,8 @@ export class EncodeError extends Data.TaggedError("EncodeError")<{
 export class RunNotFound extends Data.TaggedError("RunNotFound")<{
   readonly runId: string
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `no run with id ${this.runId}`
   }
@@ -176,6 +206,8 @@ export class UnknownPipeline extends Data.TaggedError("UnknownPipeline")<{
   readonly runId: string | undefined
   readonly pipeline: string
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `pipeline ${JSON.stringify(this.pipeline)} is not registered with this orchestrator${
       this.runId === undefined ? "" : ` (run ${this.runId})`
@@ -196,6 +228,8 @@ export class InvalidOperation extends Data.TaggedError("InvalidOperation")<{
   readonly operation: string
   readonly detail: string
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `cannot ${this.operation} run ${this.runId}: ${this.detail}`
   }
@@ -212,6 +246,8 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{
   readonly runId: string
   readonly owner: string
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `worker ${this.owner} lost its lease on run ${this.runId}`
   }
@@ -228,6 +264,8 @@ export class HandlerTimeout extends Data.TaggedError("HandlerTimeout")<{
   readonly handler: "onStart" | "onContinue"
   readonly timeout: string
 }> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${this.handler} of step ${JSON.stringify(this.step)} timed out after ${this.timeout}`
   }
@@ -248,3 +286,109 @@ export type TickError =
   | EncodeError
   | UnknownPipeline
   | LeaseLost
+
+/**
+ * Every error of prorch's core.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ProrchError = DefinitionError | RepositoryError | VersionConflict | CorruptRecord | DecodeError | EncodeError | RunNotFound | UnknownPipeline | InvalidOperation | LeaseLost | HandlerTimeout
+
+/**
+ * Whether a value is one of prorch's errors.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isProrchError = (u: unknown): u is ProrchError => Predicate.hasProperty(u, TypeId)
+
+const is = <A extends ProrchError>(tag: A["_tag"]) => (u: unknown): u is A => isProrchError(u) && u._tag === tag
+
+/**
+ * Whether a value is a `DefinitionError`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isDefinitionError: (u: unknown) => u is DefinitionError = is<DefinitionError>("DefinitionError")
+
+/**
+ * Whether a value is a `RepositoryError`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isRepositoryError: (u: unknown) => u is RepositoryError = is<RepositoryError>("RepositoryError")
+
+/**
+ * Whether a value is a `VersionConflict`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isVersionConflict: (u: unknown) => u is VersionConflict = is<VersionConflict>("VersionConflict")
+
+/**
+ * Whether a value is a `CorruptRecord`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isCorruptRecord: (u: unknown) => u is CorruptRecord = is<CorruptRecord>("CorruptRecord")
+
+/**
+ * Whether a value is a `DecodeError`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isDecodeError: (u: unknown) => u is DecodeError = is<DecodeError>("DecodeError")
+
+/**
+ * Whether a value is a `EncodeError`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isEncodeError: (u: unknown) => u is EncodeError = is<EncodeError>("EncodeError")
+
+/**
+ * Whether a value is a `RunNotFound`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isRunNotFound: (u: unknown) => u is RunNotFound = is<RunNotFound>("RunNotFound")
+
+/**
+ * Whether a value is a `UnknownPipeline`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isUnknownPipeline: (u: unknown) => u is UnknownPipeline = is<UnknownPipeline>("UnknownPipeline")
+
+/**
+ * Whether a value is a `InvalidOperation`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isInvalidOperation: (u: unknown) => u is InvalidOperation = is<InvalidOperation>("InvalidOperation")
+
+/**
+ * Whether a value is a `LeaseLost`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isLeaseLost: (u: unknown) => u is LeaseLost = is<LeaseLost>("LeaseLost")
+
+/**
+ * Whether a value is a `HandlerTimeout`.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isHandlerTimeout: (u: unknown) => u is HandlerTimeout = is<HandlerTimeout>("HandlerTimeout")

@@ -4,7 +4,7 @@
  * and return a decision or the new records plus the history events that describe the change.
  * The orchestrator runs the handlers that the decisions ask for and commits the results.
  *
- * One tick of a run, as in the Python original (DESIGN.md section 2):
+ * One tick of a run, as in the Python original (docs/semantics.md "One tick"):
  * 1. Any step failed: the run fails. Else any step cancelled: the run is cancelled. Else all steps
  *    finished: the run finishes.
  * 2. Else take the first step that is `created` or `pending`: `created` → run `onStart` (then, in

@@ -60,6 +60,7 @@ import { isTerminal, summary } from "./Run.js"
 import type * as Step from "./Step.js"
 import * as Codec from "./internal/codec.js"
 import { uuidv7 } from "./internal/ids.js"
+import { leased } from "./internal/rules.js"
 import * as Worker from "./internal/worker.js"
 
 // -----------------------------------------------------------------------------
@@ -561,7 +562,7 @@ const makeService = (
   })
 
   /**
-   * One tick of a claimed run (the decision loop of DESIGN.md section 2), in the caller's fiber,
+   * One tick of a claimed run (docs/semantics.md "One tick"), in the caller's fiber,
    * under `lease` (which its commits move on). The handlers' services must be provided by the
    * caller (`context`).
    */
@@ -984,21 +985,16 @@ const makeService = (
       if (run.lease_owner !== null && run.lease_owner !== owner && (run.lease_expires_at ?? 0) > now) {
         return Option.none()
       }
-      const leased: RunRecord = {
-        ...run,
-        lease_owner: owner,
-        lease_expires_at: now + leaseMillis,
-        version: run.version + 1
-      }
+      const taken = leased(run, owner, now + leaseMillis)
       yield* repository.commit({
-        run: leased,
+        run: taken,
         steps: [],
         events: [],
         expectedVersion: run.version,
         consumedSignals: []
       })
       return Option.some<Repository.Claimed>({
-        snapshot: { ...snapshot, run: leased },
+        snapshot: { ...snapshot, run: taken },
         previousOwner: run.lease_owner === owner ? null : run.lease_owner
       })
     })

@@ -98,3 +98,16 @@ describe("a repository that fails surfaces as a typed error, not a defect", () =
     )
   })
 })
+
+describe("Errors' guards", () => {
+  it("tell prorch's errors by their TypeId and their tag", () => {
+    const notFound = new Errors.RunNotFound({ runId: "r" })
+    expect(Errors.isProrchError(notFound)).toBe(true)
+    expect(Errors.isRunNotFound(notFound)).toBe(true)
+    expect(Errors.isCorruptRecord(notFound)).toBe(false)
+    // the same tag on a value that is not prorch's
+    expect(Errors.isRunNotFound({ _tag: "RunNotFound", runId: "r" })).toBe(false)
+    expect(Errors.isProrchError(new Error("boom"))).toBe(false)
+    expect(Errors.isProrchError(null)).toBe(false)
+  })
+})

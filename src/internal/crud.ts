@@ -10,7 +10,7 @@ import type * as Repository from "../Repository.js"
 import type { CrudStore } from "../Repository.js"
 import { HistoryEvent, isTerminal, RunRecord, SignalRecord, Status, StepRecord } from "../Run.js"
 import { corruptRow } from "./corrupt.js"
-import { afterCursor, byDueOrder, cursorOf, firstDue, isDue, newest } from "./records.js"
+import { afterCursor, byDueOrder, committed, cursorOf, firstDue, isDue, leased, listed, newest, signalled } from "./rules.js"
 
 const decodeRun = Schema.decodeUnknownEither(RunRecord)
 const decodeStep = Schema.decodeUnknownEither(StepRecord)
@@ -144,12 +144,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
             actual: Option.isSome(current) ? current.value.version : undefined
           })
         }
-        const arrived = current.value.pending_signals > commit.run.pending_signals
-        yield* writeRun("update pipelines", {
-          ...commit.run,
-          pending_signals: current.value.pending_signals - commit.consumedSignals.length,
-          wake_at: arrived ? Math.min(commit.run.wake_at, commit.run.updated_at) : commit.run.wake_at
-        })
+        yield* writeRun("update pipelines", committed(current.value, commit.run, commit.consumedSignals.length))
         for (const step of commit.steps) {
           yield* call(
             "update pipeline_steps",
@@ -190,14 +185,9 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         const picked = due.slice(0, options.limit)
         const claimed: Array<Repository.Claimed> = []
         for (const run of picked) {
-          const leased: RunRecord = {
-            ...run,
-            lease_owner: options.owner,
-            lease_expires_at: options.leaseExpiresAt,
-            version: run.version + 1
-          }
-          yield* writeRun("update pipelines", leased)
-          const snapshot = yield* snapshotOf(leased).pipe(Effect.either)
+          const taken = leased(run, options.owner, options.leaseExpiresAt)
+          yield* writeRun("update pipelines", taken)
+          const snapshot = yield* snapshotOf(taken).pipe(Effect.either)
           if (Either.isLeft(snapshot)) {
             if (snapshot.left._tag === "CorruptRecord") corrupt.push(snapshot.left)
             else return yield* snapshot.left
@@ -258,7 +248,6 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         for (const status of statuses) {
           rows.push(...(yield* call("search pipelines", store.search("pipelines", ["status", status]))))
         }
-        const names = filter.names === undefined ? undefined : new Set(filter.names)
         // a row that does not decode is filtered and ordered by the raw fields it has
         const found: Array<{
           readonly created_at: number
@@ -270,14 +259,13 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
           const decoded = decodeRun(row)
           const key = Either.isRight(decoded)
             ? decoded.right
-            : { name: row.name, created_at: Number(row.created_at) || 0, uuid: String(row.uuid) }
-          if (names !== undefined && !names.has(String(key.name))) continue
-          if (filter.createdFrom !== undefined && key.created_at < filter.createdFrom) continue
-          if (filter.createdTo !== undefined && key.created_at >= filter.createdTo) continue
-          if (
-            filter.before !== undefined &&
-            newest(key, { created_at: filter.before.createdAt, uuid: filter.before.uuid }) <= 0
-          ) continue
+            : {
+              name: String(row.name),
+              status: row.status as Status,
+              created_at: Number(row.created_at) || 0,
+              uuid: String(row.uuid)
+            }
+          if (!listed(filter, key)) continue
           found.push({ created_at: key.created_at, uuid: key.uuid, decoded, row })
         }
         const page = found.sort(newest).slice(0, filter.limit)
@@ -357,11 +345,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         const run = yield* getRun(signal.run_uuid).pipe(Effect.orElseSucceed(() => Option.none<RunRecord>()))
         if (Option.isNone(run) || isTerminal(run.value.status)) return false
         yield* call("save pipeline_signals", store.save("pipeline_signals", { uuid: signal.id, ...signal, consumed_at: null }))
-        yield* writeRun("update pipelines", {
-          ...run.value,
-          pending_signals: run.value.pending_signals + 1,
-          wake_at: wake ? Math.min(run.value.wake_at, signal.created_at) : run.value.wake_at
-        })
+        yield* writeRun("update pipelines", signalled(run.value, signal.created_at, wake))
         yield* append([event])
         return true
       })

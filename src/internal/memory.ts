@@ -4,7 +4,7 @@ import { VersionConflict } from "../Errors.js"
 import type * as Repository from "../Repository.js"
 import type { HistoryEvent, RunRecord, SignalRecord, StepRecord } from "../Run.js"
 import { isTerminal } from "../Run.js"
-import { afterCursor, byDueOrder, cursorOf, firstDue, isDue, newest } from "./records.js"
+import { afterCursor, byDueOrder, committed, cursorOf, firstDue, isDue, leased, listed, newest, signalled } from "./rules.js"
 
 /** @internal */
 export const make = (): Repository.Service => {
@@ -68,17 +68,8 @@ export const make = (): Repository.Service => {
             new VersionConflict({ runId: commit.run.uuid, expected: commit.expectedVersion, actual: current?.version })
           )
         }
-        const arrived = current.pending_signals > commit.run.pending_signals
-        if (!arrived && commit.consumedSignals.length === 0) {
-          // nothing to adjust: the record as the orchestrator made it (records are immutable)
-          put(commit.run)
-        } else {
-          put({
-            ...commit.run,
-            pending_signals: current.pending_signals - commit.consumedSignals.length,
-            wake_at: arrived ? Math.min(commit.run.wake_at, commit.run.updated_at) : commit.run.wake_at
-          })
-        }
+        // most often the record as the orchestrator made it (records are immutable)
+        put(committed(current, commit.run, commit.consumedSignals.length))
         if (commit.steps.length > 0) {
           const next = (steps.get(commit.run.uuid) ?? []).slice()
           for (const step of commit.steps) next[step.position] = step
@@ -103,14 +94,9 @@ export const make = (): Repository.Service => {
         due.sort(byDueOrder)
         const picked = due.slice(0, options.limit)
         const claimed = picked.map((run) => {
-          const leased: RunRecord = {
-            ...run,
-            lease_owner: options.owner,
-            lease_expires_at: options.leaseExpiresAt,
-            version: run.version + 1
-          }
-          put(leased)
-          return { snapshot: snapshotOf(leased), previousOwner: run.lease_owner }
+          const taken = leased(run, options.owner, options.leaseExpiresAt)
+          put(taken)
+          return { snapshot: snapshotOf(taken), previousOwner: run.lease_owner }
         })
         return { claimed, corrupt: [], cursor: cursorOf(picked, options.after) }
       }),
@@ -157,20 +143,8 @@ export const make = (): Repository.Service => {
 
     list: (filter) =>
       Effect.sync(() => {
-        const names = filter.names === undefined ? undefined : new Set(filter.names)
-        const statuses = filter.statuses === undefined ? undefined : new Set<string>(filter.statuses)
         const found: Array<RunRecord> = []
-        for (const run of runs.values()) {
-          if (names !== undefined && !names.has(run.name)) continue
-          if (statuses !== undefined && !statuses.has(run.status)) continue
-          if (filter.createdFrom !== undefined && run.created_at < filter.createdFrom) continue
-          if (filter.createdTo !== undefined && run.created_at >= filter.createdTo) continue
-          if (
-            filter.before !== undefined &&
-            newest(run, { created_at: filter.before.createdAt, uuid: filter.before.uuid }) <= 0
-          ) continue
-          found.push(run)
-        }
+        for (const run of runs.values()) if (listed(filter, run)) found.push(run)
         const page = found.sort(newest).slice(0, filter.limit)
         const last = page[page.length - 1]
         return {
@@ -194,11 +168,7 @@ export const make = (): Repository.Service => {
         const list = signals.get(run.uuid) ?? []
         list.push(signal)
         signals.set(run.uuid, list)
-        put({
-          ...run,
-          pending_signals: run.pending_signals + 1,
-          wake_at: wake ? Math.min(run.wake_at, signal.created_at) : run.wake_at
-        })
+        put(signalled(run, signal.created_at, wake))
         append([event])
         return true
       })

@@ -15,7 +15,7 @@ import type * as Repository from "../Repository.js"
 import type { Commit, HistoryEvent, RunRecord, SignalRecord, Snapshot, StepRecord } from "../Run.js"
 import { ErrorInfo, EventType, RunMetadata, Status, StepMetadata } from "../Run.js"
 import { corruptRow } from "./corrupt.js"
-import { cursorOf } from "./records.js"
+import { cursorOf } from "./rules.js"
 
 /** @internal the escaped names of the library's tables */
 export interface Tables {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Data, Duration, Effect, Either, Exit, Layer, Schedule, Schema, type Scope, TestClock } from "effect"
-import { Orchestrator, Pipeline, pipeline, Repository, step, Step } from "prorch"
+import { Clock, Context, Data, Duration, Effect, Either, Exit, Layer, Option, Schedule, Schema, type Scope, TestClock } from "effect"
+import { Orchestrator, Pipeline, pipeline, Repository, type Run, step, Step } from "prorch"
+import * as Rules from "../../src/internal/rules.js"
 import type { Backend } from "./backends.js"
 
 /** what handlers did, in order */
@@ -614,6 +615,72 @@ export const behaviour = (backend: Backend) =>
           expect((yield* some.get(retired)).status).toBe("created")
           // an orchestrator that knows the pipeline picks it up
           expect(yield* all.executePending()).toMatchObject({ finished: 1, errors: [] })
+        })
+      ))
+
+    it.effect("the storage claims and lists exactly what the shared rules say (due, due order, lease, list filter)", () =>
+      run((orchestrator, repository) =>
+        Effect.gen(function*() {
+          const p = pipeline("Rules", step("Only", { onContinue: () => Effect.succeed(Step.wait({ after: "1 hour" })) }))
+          const q = pipeline("Other", step("Only", { onContinue: () => Effect.succeed(Step.finish()) }))
+          const o = yield* orchestrator([p, q])
+          // runs due at scattered instants, some started (pending), some ended, some leased
+          let seed = 7
+          const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647
+          const ids: Array<string> = []
+          for (let i = 0; i < 30; i++) {
+            const at = new Date(Math.floor(random() * 20) * 60_000)
+            const kind = random()
+            if (kind < 0.2) {
+              const id = yield* o.start(q) // ends at once
+              ids.push(id)
+            } else if (kind < 0.4) {
+              ids.push(yield* o.start(p)) // pending, due in an hour
+            } else {
+              ids.push(yield* o.create(p, { at }))
+            }
+            yield* TestClock.adjust("1 second")
+          }
+          yield* TestClock.adjust("30 minutes") // the created runs are due; the pending ones not yet
+          const now = yield* Clock.currentTimeMillis
+          // another worker holds three of the due runs
+          const held = yield* repository.claim({
+            owner: "someone-else",
+            now,
+            leaseExpiresAt: now + 300_000,
+            limit: 3,
+            names: ["Rules"],
+            after: undefined
+          })
+          expect(held.claimed).toHaveLength(3)
+          const records: Array<Run.RunRecord> = []
+          for (const id of ids) records.push(Option.getOrThrow(yield* repository.load(id)).run)
+
+          const expectedDue = records.filter((r) => r.name === "Rules" && Rules.isDue(r, now)).sort(Rules.byDueOrder)
+          // the rules leave out the held, the not yet due and the ended runs, and keep some
+          expect(expectedDue.length).toBeGreaterThan(3)
+          expect(records.filter((r) => r.name === "Rules" && !Rules.isDue(r, now)).length).toBeGreaterThan(3)
+          const claimed = yield* repository.claim({
+            owner: "checker",
+            now,
+            leaseExpiresAt: now + 60_000,
+            limit: 100,
+            names: ["Rules"],
+            after: undefined
+          })
+          expect(claimed.claimed.map((c) => c.snapshot.run.uuid)).toEqual(expectedDue.map((r) => r.uuid))
+          // the lease a claim takes
+          for (const c of claimed.claimed) {
+            const before = records.find((r) => r.uuid === c.snapshot.run.uuid)!
+            expect(c.snapshot.run).toEqual(Rules.leased(before, "checker", now + 60_000))
+            expect(c.previousOwner).toBe(before.lease_owner)
+          }
+          // the list filter and its order
+          const filter = { names: ["Rules"], statuses: ["created" as const], createdFrom: 5_000, createdTo: 25_000, limit: 100 }
+          const listed = yield* repository.list(filter)
+          const after = yield* Effect.forEach(ids, (id) => Effect.map(repository.load(id), (s) => Option.getOrThrow(s).run))
+          const expectedList = after.filter((r) => Rules.listed(filter, r)).sort(Rules.newest)
+          expect(listed.runs.map((r) => r.uuid)).toEqual(expectedList.map((r) => r.uuid))
         })
       ))
 
