@@ -27,6 +27,7 @@ import * as Stream from "effect/Stream"
 import { RepositoryError } from "./Errors.js"
 import * as Repository from "./Repository.js"
 import * as Sql from "./internal/sql.js"
+import * as Schema from "./internal/sql/schema.js"
 
 /**
  * Options of the PostgreSQL repository (besides the connection).
@@ -157,69 +158,11 @@ export const migrations = (schema: string): ReadonlyArray<Sql.Migration> => {
     {
       id: 1,
       name: "runs, steps, history, signals",
-      statements: [
-        `CREATE TABLE ${t.runs} (
-          uuid TEXT PRIMARY KEY,
-          name TEXT NOT NULL,
-          status TEXT NOT NULL,
-          metadata TEXT NOT NULL,
-          input TEXT,
-          idempotency_key TEXT,
-          version BIGINT NOT NULL,
-          wake_at BIGINT NOT NULL,
-          lease_owner TEXT,
-          lease_expires_at BIGINT,
-          pending_signals INTEGER NOT NULL DEFAULT 0,
-          error TEXT,
-          created_at BIGINT NOT NULL,
-          updated_at BIGINT NOT NULL,
-          ended_at BIGINT,
-          events INTEGER NOT NULL DEFAULT 0
-        ) WITH (fillfactor = 80)`,
-        `CREATE INDEX pipelines_due ON ${t.runs} (wake_at, uuid) WHERE status IN ('created', 'pending')`,
-        `CREATE UNIQUE INDEX pipelines_idempotency ON ${t.runs} (name, idempotency_key) ` +
-        `WHERE idempotency_key IS NOT NULL`,
-        `CREATE INDEX pipelines_created ON ${t.runs} (created_at, uuid)`,
-        `CREATE INDEX pipelines_name_created ON ${t.runs} (name, created_at)`,
-        `CREATE INDEX pipelines_status_created ON ${t.runs} (status, created_at)`,
-        `CREATE TABLE ${t.steps} (
-          pipeline_uuid TEXT NOT NULL REFERENCES ${t.runs} (uuid),
-          position INTEGER NOT NULL,
-          uuid TEXT NOT NULL,
-          name TEXT NOT NULL,
-          status TEXT NOT NULL,
-          metadata TEXT NOT NULL,
-          attempt INTEGER NOT NULL,
-          state TEXT,
-          output TEXT,
-          error TEXT,
-          created_at BIGINT NOT NULL,
-          updated_at BIGINT NOT NULL,
-          started_at BIGINT,
-          ended_at BIGINT,
-          PRIMARY KEY (pipeline_uuid, position)
-        ) WITH (fillfactor = 80)`,
-        `CREATE TABLE ${t.history} (
-          run_uuid TEXT NOT NULL,
-          seq INTEGER NOT NULL,
-          at BIGINT NOT NULL,
-          type TEXT NOT NULL,
-          step TEXT,
-          attempt INTEGER,
-          worker TEXT,
-          data TEXT,
-          PRIMARY KEY (run_uuid, seq)
-        )`,
-        `CREATE TABLE ${t.signals} (
-          id TEXT PRIMARY KEY,
-          run_uuid TEXT NOT NULL,
-          step TEXT NOT NULL,
-          payload TEXT NOT NULL,
-          created_at BIGINT NOT NULL,
-          consumed_at BIGINT
-        )`,
-        `CREATE INDEX signals_pending ON ${t.signals} (run_uuid, created_at) WHERE consumed_at IS NULL`
-      ]
+      statements: Schema.render({
+        type: (type) => (type === "text" ? "TEXT" : type === "int" ? "INTEGER" : "BIGINT"),
+        tableOptions: (table) => (table.updated ? " WITH (fillfactor = 80)" : ""),
+        indexName: (name) => name
+      }, t)
     }
   ]
 }

@@ -25,6 +25,7 @@ import type * as Scope from "effect/Scope"
 import { RepositoryError } from "./Errors.js"
 import * as Repository from "./Repository.js"
 import * as Sql from "./internal/sql.js"
+import * as Schema from "./internal/sql/schema.js"
 
 /**
  * Options of the SQLite repository.
@@ -99,69 +100,11 @@ export const migrations = (t: Sql.Tables, prefix: string): ReadonlyArray<Sql.Mig
   {
     id: 1,
     name: "runs, steps, history, signals",
-    statements: [
-      `CREATE TABLE ${t.runs} (
-        uuid TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        status TEXT NOT NULL,
-        metadata TEXT NOT NULL,
-        input TEXT,
-        idempotency_key TEXT,
-        version INTEGER NOT NULL,
-        wake_at INTEGER NOT NULL,
-        lease_owner TEXT,
-        lease_expires_at INTEGER,
-        pending_signals INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        ended_at INTEGER,
-        events INTEGER NOT NULL DEFAULT 0
-      ) WITHOUT ROWID`,
-      `CREATE INDEX "${prefix}pipelines_due" ON ${t.runs} (wake_at, uuid) WHERE status IN ('created', 'pending')`,
-      `CREATE UNIQUE INDEX "${prefix}pipelines_idempotency" ON ${t.runs} (name, idempotency_key) ` +
-      `WHERE idempotency_key IS NOT NULL`,
-      `CREATE INDEX "${prefix}pipelines_created" ON ${t.runs} (created_at, uuid)`,
-      `CREATE INDEX "${prefix}pipelines_name_created" ON ${t.runs} (name, created_at)`,
-      `CREATE INDEX "${prefix}pipelines_status_created" ON ${t.runs} (status, created_at)`,
-      `CREATE TABLE ${t.steps} (
-        pipeline_uuid TEXT NOT NULL REFERENCES ${t.runs} (uuid),
-        position INTEGER NOT NULL,
-        uuid TEXT NOT NULL,
-        name TEXT NOT NULL,
-        status TEXT NOT NULL,
-        metadata TEXT NOT NULL,
-        attempt INTEGER NOT NULL,
-        state TEXT,
-        output TEXT,
-        error TEXT,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        started_at INTEGER,
-        ended_at INTEGER,
-        PRIMARY KEY (pipeline_uuid, position)
-      ) WITHOUT ROWID`,
-      `CREATE TABLE ${t.history} (
-        run_uuid TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        at INTEGER NOT NULL,
-        type TEXT NOT NULL,
-        step TEXT,
-        attempt INTEGER,
-        worker TEXT,
-        data TEXT,
-        PRIMARY KEY (run_uuid, seq)
-      ) WITHOUT ROWID`,
-      `CREATE TABLE ${t.signals} (
-        id TEXT PRIMARY KEY,
-        run_uuid TEXT NOT NULL,
-        step TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        consumed_at INTEGER
-      )`,
-      `CREATE INDEX "${prefix}signals_pending" ON ${t.signals} (run_uuid, created_at) WHERE consumed_at IS NULL`
-    ]
+    statements: Schema.render({
+      type: (type) => (type === "text" ? "TEXT" : "INTEGER"),
+      tableOptions: (table) => (table.clustered ? " WITHOUT ROWID" : ""),
+      indexName: (name) => `"${prefix}${name}"`
+    }, t)
   }
 ]
 

@@ -6,54 +6,11 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { CorruptRecord } from "../../Errors.js"
 import type { HistoryEvent, RunRecord, SignalRecord, StepRecord } from "../../Run.js"
-import { ErrorInfo, EventType, RunMetadata, Status, StepMetadata } from "../../Run.js"
+import { EventType } from "../../Run.js"
 import { corruptRow } from "../corrupt.js"
+import { RunRow, SignalRow, StepRow } from "./schema.js"
 
 const Num = Schema.Union(Schema.Number, Schema.NumberFromString)
-const Json = <A, I>(schema: Schema.Schema<A, I>) => Schema.Union(Schema.parseJson(schema), schema)
-
-const RunRow = Schema.Struct({
-  uuid: Schema.String,
-  name: Schema.String,
-  status: Status,
-  metadata: Json(RunMetadata),
-  input: Schema.NullOr(Schema.String),
-  idempotency_key: Schema.NullOr(Schema.String),
-  version: Num,
-  wake_at: Num,
-  lease_owner: Schema.NullOr(Schema.String),
-  lease_expires_at: Schema.NullOr(Num),
-  pending_signals: Num,
-  error: Schema.NullOr(Json(ErrorInfo)),
-  created_at: Num,
-  updated_at: Num,
-  ended_at: Schema.NullOr(Num)
-})
-
-const StepRow = Schema.Struct({
-  uuid: Schema.String,
-  name: Schema.String,
-  pipeline_uuid: Schema.String,
-  position: Num,
-  status: Status,
-  metadata: Json(StepMetadata),
-  attempt: Num,
-  state: Schema.NullOr(Schema.String),
-  output: Schema.NullOr(Schema.String),
-  error: Schema.NullOr(Json(ErrorInfo)),
-  created_at: Num,
-  updated_at: Num,
-  started_at: Schema.NullOr(Num),
-  ended_at: Schema.NullOr(Num)
-})
-
-const SignalRow = Schema.Struct({
-  id: Schema.String,
-  run_uuid: Schema.String,
-  step: Schema.String,
-  payload: Schema.String,
-  created_at: Num
-})
 
 const EventRow = Schema.Struct({
   seq: Num,
