@@ -24,8 +24,11 @@ export const sqliteFloor = (file: string, synchronous: "FULL" | "NORMAL" | "OFF"
   db.pragma("journal_mode = WAL")
   db.pragma(`synchronous = ${synchronous}`)
   if (walAutocheckpoint !== undefined) db.pragma(`wal_autocheckpoint = ${walAutocheckpoint}`)
+  // the tables may be a build's from before the runs' `version` became `revision` (bench/ab.ts)
+  const revision = (db.prepare("PRAGMA table_info(prorch_pipelines)").all() as Array<{ name: string }>)
+    .some((column) => column.name === "revision") ? "revision" : "version"
   const insertRun = db.prepare(
-    `INSERT INTO prorch_pipelines (uuid, name, status, metadata, input, idempotency_key, version, wake_at, lease_owner,
+    `INSERT INTO prorch_pipelines (uuid, name, status, metadata, input, idempotency_key, ${revision}, wake_at, lease_owner,
      lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events)
      VALUES (?, 'Floor', 'created', '{"current_step":null}', NULL, NULL, 1, ?, NULL, NULL, 0, NULL, ?, ?, NULL, 0)`
   )
@@ -41,10 +44,10 @@ export const sqliteFloor = (file: string, synchronous: "FULL" | "NORMAL" | "OFF"
     `UPDATE prorch_pipeline_steps SET status = 'finished', updated_at = ?, ended_at = ? WHERE pipeline_uuid = ? AND position = ?`
   )
   const runPending = db.prepare(
-    `UPDATE prorch_pipelines SET status = 'pending', metadata = ?, version = version + 1, updated_at = ? WHERE uuid = ?`
+    `UPDATE prorch_pipelines SET status = 'pending', metadata = ?, ${revision} = ${revision} + 1, updated_at = ? WHERE uuid = ?`
   )
   const runFinished = db.prepare(
-    `UPDATE prorch_pipelines SET status = 'finished', version = version + 1, updated_at = ?, ended_at = ? WHERE uuid = ?`
+    `UPDATE prorch_pipelines SET status = 'finished', ${revision} = ${revision} + 1, updated_at = ?, ended_at = ? WHERE uuid = ?`
   )
   const begin = db.prepare("BEGIN IMMEDIATE")
   const commit = db.prepare("COMMIT")
@@ -85,7 +88,7 @@ export const pgFloor = async (url: string, schema: string, connections: number) 
       const run = uuidv7()
       await tx(client, [
         [
-          `INSERT INTO ${t("pipelines")} (uuid, name, status, metadata, input, idempotency_key, version, wake_at,
+          `INSERT INTO ${t("pipelines")} (uuid, name, status, metadata, input, idempotency_key, revision, wake_at,
            lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events)
            VALUES ($1, 'Floor', 'created', '{"current_step":null}', NULL, NULL, 1, $2, NULL, NULL, 0, NULL, $3, $4, NULL, 0)`,
           [run, now, now, now]
@@ -107,7 +110,7 @@ export const pgFloor = async (url: string, schema: string, connections: number) 
             [Date.now(), run, i]
           ],
           [
-            `UPDATE ${t("pipelines")} SET status = 'pending', metadata = $1, version = version + 1, updated_at = $2
+            `UPDATE ${t("pipelines")} SET status = 'pending', metadata = $1, revision = revision + 1, updated_at = $2
              WHERE uuid = $3`,
             [`{"current_step":"${steps[i]}"}`, Date.now(), run]
           ]
@@ -119,7 +122,7 @@ export const pgFloor = async (url: string, schema: string, connections: number) 
         ]]
         if (i === steps.length - 1) {
           finish.push([
-            `UPDATE ${t("pipelines")} SET status = 'finished', version = version + 1, updated_at = $1, ended_at = $1
+            `UPDATE ${t("pipelines")} SET status = 'finished', revision = revision + 1, updated_at = $1, ended_at = $1
              WHERE uuid = $2`,
             [Date.now(), run]
           ])

@@ -407,7 +407,7 @@ const seedEnded = (file: string, count: number) => {
   db.pragma("journal_mode = WAL")
   db.pragma("synchronous = OFF")
   const run = db.prepare(
-    `INSERT INTO prorch_pipelines (uuid, name, status, metadata, input, idempotency_key, version, wake_at, lease_owner,
+    `INSERT INTO prorch_pipelines (uuid, name, status, metadata, input, idempotency_key, revision, wake_at, lease_owner,
      lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events)
      VALUES (?, 'W1', 'finished', '{"current_step":"C"}', NULL, NULL, 5, ?, NULL, NULL, 0, NULL, ?, ?, ?, 2)`
   )
@@ -561,7 +561,7 @@ const seedCreated = async (schema: string, count: number) => {
       }
       await client.query("BEGIN")
       await client.query(
-        `INSERT INTO ${t("pipelines")} (uuid, name, status, metadata, version, wake_at, pending_signals, created_at,
+        `INSERT INTO ${t("pipelines")} (uuid, name, status, metadata, revision, wake_at, pending_signals, created_at,
          updated_at, events) SELECT id, 'W1', 'created', '{"current_step":null}', 1, $2, 0, $2, $2, 1
          FROM unnest($1::text[]) AS id`,
         [runs, now]

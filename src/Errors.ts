@@ -112,7 +112,7 @@ export class VersionConflict extends Data.TaggedError("VersionConflict")<{
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
-    return `run ${this.runId} changed concurrently: expected version ${this.expected}, found ${
+    return `run ${this.runId} changed concurrently: expected revision ${this.expected}, found ${
       this.actual === undefined ? "no run" : this.actual
     }`
   }

@@ -116,7 +116,7 @@ export const dialect = (schema: string, retryFor: number): Sql.Dialect => {
               `AND name IN ${Sql.tuple(options.names.length)} ` +
               (options.after === undefined ? "" : `AND (wake_at, uuid) > (CAST(? AS BIGINT), CAST(? AS TEXT)) `) +
               `ORDER BY wake_at, uuid LIMIT ? FOR UPDATE SKIP LOCKED) ` +
-              `UPDATE ${t.runs} AS r SET lease_owner = ?, lease_expires_at = ?, version = r.version + 1 ` +
+              `UPDATE ${t.runs} AS r SET lease_owner = ?, lease_expires_at = ?, revision = r.revision + 1 ` +
               `FROM due WHERE r.uuid = due.uuid ` +
               `RETURNING r.*, due.lease_owner AS previous_owner, ` +
               `(SELECT COALESCE(json_agg(s ORDER BY s.position), '[]'::json) FROM ${t.steps} AS s ` +
@@ -163,6 +163,11 @@ export const migrations = (schema: string): ReadonlyArray<Sql.Migration> => {
         tableOptions: (table) => (table.updated ? " WITH (fillfactor = 80)" : ""),
         indexName: (name) => name
       }, t)
+    },
+    {
+      id: 2,
+      name: "the runs' version is their revision",
+      statements: [`ALTER TABLE ${t.runs} RENAME COLUMN version TO revision`]
     }
   ]
 }

@@ -3,7 +3,7 @@
  *
  * Its operations are whole-run and atomic: `create` writes a run with all its steps in one write;
  * `load` reads a run with its steps; `commit` writes a run's new state (run, changed steps,
- * history events) guarded by the version that was loaded; `claim` finds the runs that are due, in
+ * history events) guarded by the revision that was loaded; `claim` finds the runs that are due, in
  * order, through an index, with a limit, and leases them to a worker. The rest serves the runtime
  * and management: lease renewal and release, listing, history and signals.
  *
@@ -39,7 +39,7 @@ export interface Cursor {
 /**
  * What `claim` looks for: up to `limit` runs of the pipelines named in `names` that are due at
  * `now` (status `created` or `pending`, `wake_at <= now`, no live lease), after `after` in due
- * order. Each is leased to `owner` until `leaseExpiresAt` and its version grows by one.
+ * order. Each is leased to `owner` until `leaseExpiresAt` and its revision grows by one.
  *
  * @since 0.1.0
  * @category models
@@ -152,7 +152,7 @@ export interface Service {
   /** Read a run with its steps (in order) and its signals not yet handed to a step. */
   readonly load: (runId: string) => Effect.Effect<Option.Option<Snapshot>, RepositoryError | CorruptRecord>
   /**
-   * Write a run's new state atomically, if its version is still `commit.expectedVersion`
+   * Write a run's new state atomically, if its revision is still `commit.expectedRevision`
    * (else `VersionConflict`, and nothing is written). Marks the consumed signals; if signals
    * arrived since the run was loaded, the run is due at once.
    */
@@ -170,18 +170,18 @@ export interface Service {
     readonly now: number
     readonly names: ReadonlyArray<string>
   }) => Effect.Effect<Option.Option<number>, RepositoryError>
-  /** Extend a lease that `owner` still holds at `version`; `false` if it holds it no more. */
+  /** Extend a lease that `owner` still holds at `revision`; `false` if it holds it no more. */
   readonly renew: (options: {
     readonly runId: string
     readonly owner: string
-    readonly version: number
+    readonly revision: number
     readonly leaseExpiresAt: number
   }) => Effect.Effect<boolean, RepositoryError>
-  /** Give up a lease that `owner` holds at `version` (no-op otherwise). */
+  /** Give up a lease that `owner` holds at `revision` (no-op otherwise). */
   readonly release: (options: {
     readonly runId: string
     readonly owner: string
-    readonly version: number
+    readonly revision: number
   }) => Effect.Effect<void, RepositoryError>
   /**
    * Runs matching a filter, newest first, without their steps. A stored run that does not decode is
@@ -203,7 +203,7 @@ export interface Service {
   /**
    * Optional: cancel a run whose stored records do not decode, without decoding them (an operator's
    * way out, `Orchestrator.cancel`): unless it has ended, the run becomes `cancelled` with `reason`
-   * as its error, its lease is dropped, its version grows by one, its first step that has not ended
+   * as its error, its lease is dropped, its revision grows by one, its first step that has not ended
    * becomes `cancelled` too, and `events` are appended. `false` when the run does not exist or has
    * ended (nothing is written). A store without it cannot cancel such runs.
    */
@@ -239,7 +239,7 @@ export class Repository extends Context.Tag("prorch/Repository")<Repository, Ser
 export const make = (service: Service): Service => service
 
 /**
- * An in-memory repository with the same semantics as the SQL ones: atomic operations, version
+ * An in-memory repository with the same semantics as the SQL ones: atomic operations, revision
  * checks, leases. It keeps the ids of the runs that have not ended in a set; the due query scans
  * that set and sorts the due runs on every claim, so its cost grows with the runs that have not
  * ended. For tests, and for pipelines that need no durability. Each layer build is a fresh, empty
@@ -296,7 +296,7 @@ export interface CrudStore<E = unknown, R = never> {
  *
  * What it cannot guarantee, because four such operations cannot express it:
  * - atomicity across records: a commit is several writes (the run, then its steps, then the
- *   history); a crash between them leaves a partly written change, and the version check is a
+ *   history); a crash between them leaves a partly written change, and the revision check is a
  *   read followed by a write, not one conditional write;
  * - several workers (or processes) at once: two workers can claim the same run. Run one
  *   orchestrator per store, or use the SQLite or PostgreSQL layers;

@@ -76,8 +76,8 @@ export const RunMetadata = Schema.Struct({
 /**
  * A run (one execution of a pipeline), as stored in the `pipelines` collection.
  *
- * - `version` grows by one with every write that changes the run (a commit, a claim, a cancel); a
- *   commit names the version it loaded and is refused if another write came in between.
+ * - `revision` grows by one with every write that changes the run (a commit, a claim, a cancel); a
+ *   commit names the revision it loaded and is refused if another write came in between.
  * - `wake_at` is when the run is due next (epoch milliseconds); `lease_owner` and
  *   `lease_expires_at` say which worker holds it and until when.
  * - `input` is the pipeline input as JSON text, encoded with the pipeline's input schema.
@@ -93,7 +93,7 @@ export const RunRecord = Schema.Struct({
   metadata: RunMetadata,
   input: Schema.NullOr(Schema.String),
   idempotency_key: Schema.NullOr(Schema.String),
-  version: Schema.Number,
+  revision: Schema.Number,
   wake_at: Schema.Number,
   lease_owner: Schema.NullOr(Schema.String),
   lease_expires_at: Schema.NullOr(Schema.Number),
@@ -238,8 +238,8 @@ export interface Snapshot {
 }
 
 /**
- * A run's new state, written atomically by `Repository.commit`: the run record (whose `version`
- * is `expectedVersion + 1`), the step records that changed, the history events that record the
+ * A run's new state, written atomically by `Repository.commit`: the run record (whose `revision`
+ * is `expectedRevision + 1`), the step records that changed, the history events that record the
  * change, and the signals that the tick handed to a step. `previous` is the run record as it was
  * loaded, when the writer has it: a store may use it to write only the columns that changed.
  *
@@ -251,7 +251,7 @@ export interface Commit {
   readonly previous?: RunRecord | undefined
   readonly steps: ReadonlyArray<StepRecord>
   readonly events: ReadonlyArray<HistoryEvent>
-  readonly expectedVersion: number
+  readonly expectedRevision: number
   readonly consumedSignals: ReadonlyArray<string>
 }
 
@@ -290,7 +290,7 @@ export interface RunView {
   readonly steps: ReadonlyArray<StepView>
   readonly error: ErrorInfo | null
   readonly idempotencyKey: string | null
-  readonly version: number
+  readonly revision: number
   readonly wakeAt: Date
   readonly createdAt: Date
   readonly updatedAt: Date

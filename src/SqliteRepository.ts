@@ -105,6 +105,11 @@ export const migrations = (t: Sql.Tables, prefix: string): ReadonlyArray<Sql.Mig
       tableOptions: (table) => (table.clustered ? " WITHOUT ROWID" : ""),
       indexName: (name) => `"${prefix}${name}"`
     }, t)
+  },
+  {
+    id: 2,
+    name: "the runs' version is their revision",
+    statements: [`ALTER TABLE ${t.runs} RENAME COLUMN version TO revision`]
   }
 ]
 

@@ -49,7 +49,7 @@ const initialRecords = (names: ReadonlyArray<string>, createdAt: number, wakeAt:
     metadata: { current_step: null },
     input: "{\"n\":1}",
     idempotency_key: null,
-    version: 1,
+    revision: 1,
     wake_at: wakeAt,
     lease_owner: null,
     lease_expires_at: null,
@@ -565,7 +565,7 @@ const commit = (sim: Simulation, d: Interpreter.Draft): void => {
     // the result of onStart is committed (the step may even have finished in the same tick)
     if (base.steps[i].started_at === null && steps[i].started_at !== null) sim.committedStarts.add(i)
   }
-  sim.records = { run: { ...d.run, version: base.run.version + 1 }, steps }
+  sim.records = { run: { ...d.run, revision: base.run.revision + 1 }, steps }
   sim.history.push(...d.events)
   checkCommitted(sim.shape, sim.records, sim.committedStarts)
 }

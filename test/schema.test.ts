@@ -1,11 +1,12 @@
 /**
  * The library's tables, defined once (src/internal/sql/schema.ts) and rendered per dialect: a fresh
  * database gets exactly the tables, columns, keys and indexes that the first migration made when it
- * was written out by hand for each dialect (kept here as it was released), so that databases made
- * before and after the change are the same.
+ * was written out by hand for each dialect (kept here as it was released), then the second (the
+ * runs' `version` renamed `revision`), so that databases made before and after the change are the same.
  */
 import Database from "better-sqlite3"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
+import { Orchestrator, pipeline, Repository, step, Step } from "prorch"
 import pg from "pg"
 import { describe, expect, inject, it } from "vitest"
 import { PgRepository } from "prorch/Pg"
@@ -144,6 +145,9 @@ const releasedPg = (t: ReturnType<typeof PgRepository.tables>): Array<string> =>
         `CREATE INDEX signals_pending ON ${t.signals} (run_uuid, created_at) WHERE consumed_at IS NULL`
 ]
 
+/** the second migration, as written */
+const renamed = (runs: string) => `ALTER TABLE ${runs} RENAME COLUMN version TO revision`
+
 const sqliteShape = (file: string) => {
   const db = new Database(file, { readonly: true })
   try {
@@ -170,11 +174,47 @@ describe("the tables, rendered per dialect", () => {
     const released = tmpFile("schema-released")
     const db = new Database(released)
     for (const statement of releasedSqlite(SqliteRepository.tables("prorch_"), "prorch_")) db.exec(statement)
+    db.exec(renamed(SqliteRepository.tables("prorch_").runs))
     db.close()
     const a = sqliteShape(fresh)
     const b = sqliteShape(released)
     expect(a.length).toBe(10)
     expect(a).toEqual(b)
+  })
+
+  it("SQLite: a file made by the released first migration, with a run in it, is migrated and its run goes on", async () => {
+    const file = tmpFile("schema-upgrade")
+    const db = new Database(file)
+    for (const statement of releasedSqlite(SqliteRepository.tables("prorch_"), "prorch_")) db.exec(statement)
+    db.exec("CREATE TABLE prorch_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+    db.prepare("INSERT INTO prorch_migrations VALUES (1, 'runs, steps, history, signals', 0)").run()
+    db.prepare(
+      `INSERT INTO prorch_pipelines (uuid, name, status, metadata, input, idempotency_key, version, wake_at, lease_owner,
+       lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events)
+       VALUES ('run-1', 'Upgraded', 'created', '{"current_step":null}', NULL, NULL, 7, 0, NULL, NULL, 0, NULL, 0, 0, NULL, 0)`
+    ).run()
+    db.prepare(
+      `INSERT INTO prorch_pipeline_steps (uuid, pipeline_uuid, position, name, status, metadata, attempt, state, output,
+       error, created_at, updated_at, started_at, ended_at) VALUES ('step-1', 'run-1', 0, 'Only', 'created', '{}', 1,
+       NULL, NULL, NULL, 0, 0, NULL, NULL)`
+    ).run()
+    db.close()
+    const p = pipeline("Upgraded", step("Only", { onContinue: () => Effect.succeed(Step.finish()) }))
+    const run = await Effect.runPromise(Effect.gen(function*() {
+      const repository = yield* Repository.Repository
+      const loaded = Option.getOrThrow(yield* repository.load("run-1"))
+      expect(loaded.run.revision).toBe(7)
+      yield* Orchestrator.executePending()
+      return yield* Orchestrator.get("run-1")
+    }).pipe(
+      Effect.provide(Orchestrator.layer([p]).pipe(Layer.provideMerge(SqliteRepository.layer({ filename: file })))),
+      Effect.scoped
+    ))
+    expect(run.status).toBe("finished")
+    expect(run.revision).toBeGreaterThan(7)
+    const migrated = new Database(file, { readonly: true })
+    expect(migrated.prepare("SELECT id FROM prorch_migrations ORDER BY id").all()).toEqual([{ id: 1 }, { id: 2 }])
+    migrated.close()
   })
 
   const url = inject("pgUrl")
@@ -187,6 +227,7 @@ describe("the tables, rendered per dialect", () => {
     try {
       await client.query(`CREATE SCHEMA "${released}"`)
       for (const statement of releasedPg(PgRepository.tables(released))) await client.query(statement)
+      await client.query(renamed(PgRepository.tables(released).runs))
       const shape = async (schema: string) => ({
         columns: (await client.query(
           "SELECT table_name, column_name, data_type, is_nullable, column_default, ordinal_position FROM information_schema.columns " +

@@ -55,11 +55,11 @@ const threeCreated = (o: Orchestrator.Service, repository: Repository.Service) =
 
 /** a commit that cancels a created run, made by hand */
 const cancelling = (snapshot: Snapshot, at: number): Commit => ({
-  run: { ...snapshot.run, status: "cancelled", version: snapshot.run.version + 1, updated_at: at, ended_at: at },
+  run: { ...snapshot.run, status: "cancelled", revision: snapshot.run.revision + 1, updated_at: at, ended_at: at },
   previous: snapshot.run,
   steps: [],
   events: [{ run_uuid: snapshot.run.uuid, at, type: "cancelled", step: null, attempt: null, worker: "test", data: null }],
-  expectedVersion: snapshot.run.version,
+  expectedRevision: snapshot.run.revision,
   consumedSignals: []
 })
 
@@ -139,7 +139,7 @@ describe("group commit on a SQLite file", () => {
           // the winner's change once, nothing of the loser's
           const historyA = yield* repository.history(a)
           expect(historyA.filter((e) => e.type === "cancelled").map((e) => e.at)).toEqual([10])
-          expect(Option.getOrThrow(yield* repository.load(a)).run.version).toBe(runA.run.version + 1)
+          expect(Option.getOrThrow(yield* repository.load(a)).run.revision).toBe(runA.run.revision + 1)
           expect((yield* o.get(b)).status).toBe("cancelled")
         })
       )
@@ -173,7 +173,7 @@ describe("group commit on a SQLite file", () => {
           // A is as it was (its commit rolled back whole), B's commit is there
           const storedA = Option.getOrThrow(yield* repository.load(a))
           expect(storedA.run.status).toBe("created")
-          expect(storedA.run.version).toBe(runA.run.version)
+          expect(storedA.run.revision).toBe(runA.run.revision)
           expect((yield* o.get(b)).status).toBe("cancelled")
           expect((yield* repository.history(b)).filter((e) => e.type === "cancelled")).toHaveLength(1)
         })

@@ -43,7 +43,7 @@ export const make = (rt: Runtime, ticks: Ticks) => {
         metadata: { current_step: null },
         input: input.right,
         idempotency_key: options.idempotencyKey ?? null,
-        version: 1,
+        revision: 1,
         wake_at: wakeAt,
         lease_owner: lease ? owner : null,
         lease_expires_at: lease ? now + leaseMillis : null,
@@ -88,7 +88,7 @@ export const make = (rt: Runtime, ticks: Ticks) => {
     Effect.gen(function*() {
       const created = yield* createRun(pipeline, args as any, true)
       if (created.snapshot !== undefined) {
-        // in the caller's fiber: a lost lease is caught by the version check of the next commit
+        // in the caller's fiber: a lost lease is caught by the revision check of the next commit
         yield* tickClaimed(created.compiled, created.snapshot, leaseOf(created.snapshot, undefined), null, 0).pipe(
           provideServices,
           Effect.catchAll((error) =>

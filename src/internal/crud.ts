@@ -12,7 +12,10 @@ import { HistoryEvent, isTerminal, RunRecord, SignalRecord, Status, StepRecord }
 import { corruptRow } from "./corrupt.js"
 import { afterCursor, byDueOrder, committed, cursorOf, firstDue, isDue, leased, listed, newest, signalled } from "./rules.js"
 
-const decodeRun = Schema.decodeUnknownEither(RunRecord)
+const decodeRecord = Schema.decodeUnknownEither(RunRecord)
+/** a run record; one saved before `version` became `revision` (prorch 0.1) reads as it was meant */
+const decodeRun = (row: Readonly<Record<string, unknown>>) =>
+  decodeRecord(row.revision === undefined && row.version !== undefined ? { ...row, revision: row.version } : row)
 const decodeStep = Schema.decodeUnknownEither(StepRecord)
 const decodeSignal = Schema.decodeUnknownEither(SignalRecord)
 const decodeEvent = Schema.decodeUnknownEither(Schema.extend(HistoryEvent, Schema.Struct({ seq: Schema.Number })))
@@ -137,11 +140,11 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         const current = yield* getRun(commit.run.uuid).pipe(
           Effect.catchTag("CorruptRecord", () => Effect.succeed(Option.none<RunRecord>()))
         )
-        if (Option.isNone(current) || current.value.version !== commit.expectedVersion) {
+        if (Option.isNone(current) || current.value.revision !== commit.expectedRevision) {
           return yield* new VersionConflict({
             runId: commit.run.uuid,
-            expected: commit.expectedVersion,
-            actual: Option.isSome(current) ? current.value.version : undefined
+            expected: commit.expectedRevision,
+            actual: Option.isSome(current) ? current.value.revision : undefined
           })
         }
         yield* writeRun("update pipelines", committed(current.value, commit.run, commit.consumedSignals.length))
@@ -226,7 +229,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
     renew: (options) =>
       Effect.gen(function*() {
         const run = yield* getRun(options.runId).pipe(Effect.orElseSucceed(() => Option.none<RunRecord>()))
-        if (Option.isNone(run) || run.value.lease_owner !== options.owner || run.value.version !== options.version) {
+        if (Option.isNone(run) || run.value.lease_owner !== options.owner || run.value.revision !== options.revision) {
           return false
         }
         yield* writeRun("update pipelines", { ...run.value, lease_expires_at: options.leaseExpiresAt })
@@ -236,7 +239,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
     release: (options) =>
       Effect.gen(function*() {
         const run = yield* getRun(options.runId).pipe(Effect.orElseSucceed(() => Option.none<RunRecord>()))
-        if (Option.isSome(run) && run.value.lease_owner === options.owner && run.value.version === options.version) {
+        if (Option.isSome(run) && run.value.lease_owner === options.owner && run.value.revision === options.revision) {
           yield* writeRun("update pipelines", { ...run.value, lease_owner: null, lease_expires_at: null })
         }
       }),
@@ -308,7 +311,8 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         const ended = (status: unknown) => status === "finished" || status === "failed" || status === "cancelled"
         if (row === undefined || row === null || ended(row.status)) return false
         const error = { message: options.reason, pretty: null, cause: null }
-        const version = typeof row.version === "number" ? row.version + 1 : 1
+        const stored = typeof row.revision === "number" ? row.revision : typeof row.version === "number" ? row.version : 0
+        const revision = stored + 1
         yield* call(
           "update pipelines",
           store.update("pipelines", options.runId, {
@@ -316,7 +320,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
             error,
             lease_owner: null,
             lease_expires_at: null,
-            version,
+            revision,
             updated_at: options.now,
             ended_at: options.now
           })

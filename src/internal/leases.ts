@@ -23,16 +23,16 @@ export const make = (rt: Runtime) => {
       const now = yield* Clock.currentTimeMillis
       for (const [runId, lease] of held) {
         if (lease.lost || lease.expiresAt - now > leaseMillis - interval) continue
-        const version = lease.version
+        const revision = lease.revision
         const expiresAt = now + leaseMillis
-        const kept = yield* repository.renew({ runId, owner, version, leaseExpiresAt: expiresAt }).pipe(
+        const kept = yield* repository.renew({ runId, owner, revision, leaseExpiresAt: expiresAt }).pipe(
           Effect.tapError((error) => Effect.logWarning(`prorch: renewing the lease of run ${runId} failed`, error)),
           Effect.orElseSucceed(() => true)
         )
-        // the tick committed meanwhile (a new version proves the lease), or ended; or a commit of it
-        // is on its way, which may have moved the version on: the next round renews at the new one
-        if (held.get(runId) !== lease || lease.version !== version) continue
-        if (!kept && lease.committing > lease.version) continue
+        // the tick committed meanwhile (a new revision proves the lease), or ended; or a commit of it
+        // is on its way, which may have moved the revision on: the next round renews at the new one
+        if (held.get(runId) !== lease || lease.revision !== revision) continue
+        if (!kept && lease.committing > lease.revision) continue
         if (kept) {
           lease.expiresAt = expiresAt
         } else {
@@ -65,7 +65,7 @@ export const make = (rt: Runtime) => {
         run: taken,
         steps: [],
         events: [],
-        expectedVersion: run.version,
+        expectedRevision: run.revision,
         consumedSignals: []
       })
       return Option.some<Repository.Claimed>({

@@ -31,12 +31,12 @@ export const make = (rt: Runtime) => {
       const snapshot = yield* load(runId)
       const now = yield* Clock.currentTimeMillis
       const d = yield* change(snapshot, now)
-      const run: RunRecord = { ...d.run, version: snapshot.run.version + 1 }
+      const run: RunRecord = { ...d.run, revision: snapshot.run.revision + 1 }
       yield* repository.commit({
         run,
         steps: d.changed.map((i) => d.steps[i]),
         events: d.events,
-        expectedVersion: snapshot.run.version,
+        expectedRevision: snapshot.run.revision,
         consumedSignals: []
       })
       return run

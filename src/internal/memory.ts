@@ -63,9 +63,9 @@ export const make = (): Repository.Service => {
     commit: (commit) =>
       Effect.suspend(() => {
         const current = runs.get(commit.run.uuid)
-        if (current === undefined || current.version !== commit.expectedVersion) {
+        if (current === undefined || current.revision !== commit.expectedRevision) {
           return Effect.fail(
-            new VersionConflict({ runId: commit.run.uuid, expected: commit.expectedVersion, actual: current?.version })
+            new VersionConflict({ runId: commit.run.uuid, expected: commit.expectedRevision, actual: current?.revision })
           )
         }
         // most often the record as the orchestrator made it (records are immutable)
@@ -128,7 +128,7 @@ export const make = (): Repository.Service => {
     renew: (options) =>
       Effect.sync(() => {
         const run = runs.get(options.runId)
-        if (run === undefined || run.lease_owner !== options.owner || run.version !== options.version) return false
+        if (run === undefined || run.lease_owner !== options.owner || run.revision !== options.revision) return false
         put({ ...run, lease_expires_at: options.leaseExpiresAt })
         return true
       }),
@@ -136,7 +136,7 @@ export const make = (): Repository.Service => {
     release: (options) =>
       Effect.sync(() => {
         const run = runs.get(options.runId)
-        if (run !== undefined && run.lease_owner === options.owner && run.version === options.version) {
+        if (run !== undefined && run.lease_owner === options.owner && run.revision === options.revision) {
           put({ ...run, lease_owner: null, lease_expires_at: null })
         }
       }),

@@ -80,7 +80,7 @@ export const make = (rt: Runtime, ticks: Ticks, leases: Leases) => {
             for (const claimed of batch.claimed) {
               const { run } = claimed.snapshot
               const effect = seen.has(run.uuid)
-                ? Effect.ignore(repository.release({ runId: run.uuid, owner, version: run.version }))
+                ? Effect.ignore(repository.release({ runId: run.uuid, owner, revision: run.revision }))
                 : tickSnapshot(claimed, runner.waitMillis, (result) => onResult(run.uuid, result))
               seen.add(run.uuid)
               // the tick itself can be interrupted (by the lease keeper, by the worker's shutdown)

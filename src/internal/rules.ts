@@ -43,12 +43,12 @@ export const newest = (
   b: Pick<RunRecord, "created_at" | "uuid">
 ): number => b.created_at - a.created_at || (a.uuid < b.uuid ? 1 : a.uuid > b.uuid ? -1 : 0)
 
-/** @internal the run as a claim leaves it: leased to `owner` until `expiresAt`, its version one more */
+/** @internal the run as a claim leaves it: leased to `owner` until `expiresAt`, its revision one more */
 export const leased = (run: RunRecord, owner: string, expiresAt: number): RunRecord => ({
   ...run,
   lease_owner: owner,
   lease_expires_at: expiresAt,
-  version: run.version + 1
+  revision: run.revision + 1
 })
 
 /**

@@ -22,11 +22,11 @@ import * as Codec from "./codec.js"
 
 /** the lease of a tick in flight: kept by the lease keeper, moved on by the tick's commits */
 export interface Lease {
-  version: number
+  revision: number
   expiresAt: number
   /**
-   * the version that the tick's last commit writes: above `version` while that commit is on its
-   * way, when a renewal refused proves nothing (the commit may have landed and moved the version on
+   * the revision that the tick's last commit writes: above `revision` while that commit is on its
+   * way, when a renewal refused proves nothing (the commit may have landed and moved the revision on
    * before its reply came back). A failed commit ends the tick, so it is never reset
    */
   committing: number

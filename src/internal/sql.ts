@@ -115,7 +115,7 @@ export const make = (
   // to add), then runs every write waiting in one transaction: one fsync for all of them. A caller
   // returns when the transaction that holds its write has committed, so each write is as durable
   // when its call returns as it was alone. A write that fails with a `VersionConflict` wrote nothing
-  // (the version check is its first statement), so the others go on; any other failure rolls the
+  // (the revision check is its first statement), so the others go on; any other failure rolls the
   // group back and its writes run again one by one, each with its own result.
   //
   // Letting the other fibers run costs a trip through the scheduler, which a lone writer (one run
@@ -235,7 +235,7 @@ export const make = (
   const read = <A, E>(operation: string, body: (exec: Exec) => Effect.Effect<A, E>) =>
     retrying(dialect, operation, transaction(dialect.beginRead, body))
 
-  const insertRun = `INSERT INTO ${runs} (uuid, name, status, metadata, input, idempotency_key, version, wake_at, ` +
+  const insertRun = `INSERT INTO ${runs} (uuid, name, status, metadata, input, idempotency_key, revision, wake_at, ` +
     `lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events) ` +
     `VALUES ${tuple(16)} ON CONFLICT DO NOTHING RETURNING uuid`
   const insertSteps = memo((n: number) =>
@@ -250,11 +250,11 @@ export const make = (
 
   /**
    * The commit's UPDATE of the run: the columns that changed since the run was loaded (an
-   * unchanged indexed column would still rewrite its index pages), always its version, counters
+   * unchanged indexed column would still rewrite its index pages), always its revision, counters
    * and time; the wake-up time with the signals rule when the tick releases the run.
    */
   const updateRunSql = memo((columns: number) => {
-    const set = ["version = ?", "updated_at = ?", "pending_signals = pending_signals - ?", "events = events + ?"]
+    const set = ["revision = ?", "updated_at = ?", "pending_signals = pending_signals - ?", "events = events + ?"]
     if (columns & 1) set.push("status = ?")
     if (columns & 2) set.push("metadata = ?")
     // signals that arrived since the run was loaded make it due at once
@@ -262,12 +262,12 @@ export const make = (
     if (columns & 8) set.push("lease_owner = ?", "lease_expires_at = ?")
     if (columns & 16) set.push("error = ?")
     if (columns & 32) set.push("ended_at = ?")
-    return `UPDATE ${runs} SET ${set.join(", ")} WHERE uuid = ? AND version = ? RETURNING events`
+    return `UPDATE ${runs} SET ${set.join(", ")} WHERE uuid = ? AND revision = ? RETURNING events`
   })
   /** the commit's UPDATE of the run and its parameters (a fresh array: callers append to it) */
   const updateRun = (commit: Commit): { readonly sql: string; readonly params: Array<unknown> } => {
     const { previous, run } = commit
-    const params: Array<unknown> = [run.version, run.updated_at, commit.consumedSignals.length, commit.events.length]
+    const params: Array<unknown> = [run.revision, run.updated_at, commit.consumedSignals.length, commit.events.length]
     let columns = 0
     if (previous === undefined || previous.status !== run.status) {
       columns |= 1
@@ -296,7 +296,7 @@ export const make = (
       columns |= 32
       params.push(run.ended_at)
     }
-    params.push(run.uuid, commit.expectedVersion)
+    params.push(run.uuid, commit.expectedRevision)
     return { sql: updateRunSql(columns), params }
   }
   const selectSteps = `SELECT * FROM ${steps} WHERE pipeline_uuid = ? ORDER BY position`
@@ -390,7 +390,7 @@ export const make = (
       )
     }
     return `${parts.join(", ")} SELECT (SELECT events FROM r) AS events, ` +
-      `(SELECT version FROM ${runs} WHERE uuid = ?) AS current${notifying === "1" ? notifyColumn : ""}`
+      `(SELECT revision FROM ${runs} WHERE uuid = ?) AS current${notifying === "1" ? notifyColumn : ""}`
   })
 
   const createInOne = (snapshot: Snapshot, events: ReadonlyArray<HistoryEvent>) =>
@@ -429,7 +429,7 @@ export const make = (
           const current = rows[0]?.current
           return yield* new VersionConflict({
             runId: run.uuid,
-            expected: commit.expectedVersion,
+            expected: commit.expectedRevision,
             actual: current === null || current === undefined ? undefined : Number(current)
           })
         }
@@ -472,11 +472,11 @@ export const make = (
           const update = updateRun(commit)
           const updated = yield* exec(update.sql, update.params)
           if (updated.length === 0) {
-            const current = yield* exec(`SELECT version FROM ${runs} WHERE uuid = ?`, [run.uuid])
+            const current = yield* exec(`SELECT revision FROM ${runs} WHERE uuid = ?`, [run.uuid])
             return yield* new VersionConflict({
               runId: run.uuid,
-              expected: commit.expectedVersion,
-              actual: current.length === 0 ? undefined : Number(current[0].version)
+              expected: commit.expectedRevision,
+              actual: current.length === 0 ? undefined : Number(current[0].revision)
             })
           }
           for (const step of commit.steps) yield* exec(updateStep, pushChangedStep([], step))
@@ -561,8 +561,8 @@ export const make = (
       (dialect.singleStatements ? single : write)("renew", (exec) =>
         Effect.map(
           exec(
-            `UPDATE ${runs} SET lease_expires_at = ? WHERE uuid = ? AND lease_owner = ? AND version = ? RETURNING uuid`,
-            [options.leaseExpiresAt, options.runId, options.owner, options.version]
+            `UPDATE ${runs} SET lease_expires_at = ? WHERE uuid = ? AND lease_owner = ? AND revision = ? RETURNING uuid`,
+            [options.leaseExpiresAt, options.runId, options.owner, options.revision]
           ),
           (rows) => rows.length > 0
         )),
@@ -572,8 +572,8 @@ export const make = (
         Effect.flatMap(
           exec(
             `UPDATE ${runs} SET lease_owner = NULL, lease_expires_at = NULL ` +
-              `WHERE uuid = ? AND lease_owner = ? AND version = ? RETURNING uuid`,
-            [options.runId, options.owner, options.version]
+              `WHERE uuid = ? AND lease_owner = ? AND revision = ? RETURNING uuid`,
+            [options.runId, options.owner, options.revision]
           ),
           (rows) => rows.length > 0 ? notify(exec, 0, 0) : Effect.void
         )),
@@ -644,7 +644,7 @@ export const make = (
           const ended = `status NOT IN ('finished', 'failed', 'cancelled')`
           const updated = yield* exec(
             `UPDATE ${runs} SET status = 'cancelled', error = ?, lease_owner = NULL, lease_expires_at = NULL, ` +
-              `version = version + 1, events = events + ?, updated_at = ?, ended_at = ? ` +
+              `revision = revision + 1, events = events + ?, updated_at = ?, ended_at = ? ` +
               `WHERE uuid = ? AND ${ended} RETURNING events`,
             [error, options.events.length, options.now, options.now, options.runId]
           )

@@ -114,7 +114,7 @@ export const make = (rt: Runtime) => {
 
   /** the lease of a claimed run; with `fiber`, the lease keeper interrupts it if the lease is taken */
   const leaseOf = (snapshot: Snapshot, fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined): Lease => ({
-    version: snapshot.run.version,
+    revision: snapshot.run.revision,
     expiresAt: snapshot.run.lease_expires_at ?? 0,
     committing: 0,
     lost: false,
@@ -150,23 +150,23 @@ export const make = (rt: Runtime) => {
       const commit = (release: boolean) => {
         const run: RunRecord = {
           ...d.run,
-          version: base.run.version + 1,
+          revision: base.run.revision + 1,
           lease_owner: release ? null : owner,
           lease_expires_at: release ? null : lease.expiresAt
         }
         // set as the commit is made, which is when it runs: every caller yields it at once
-        lease.committing = run.version
+        lease.committing = run.revision
         return Effect.map(
           repository.commit({
             run,
             previous: base.run,
             steps: d.changed.map((i) => d.steps[i]),
             events: d.events,
-            expectedVersion: base.run.version,
+            expectedRevision: base.run.revision,
             consumedSignals: consumed
           }),
           () => {
-            lease.version = run.version
+            lease.revision = run.revision
             base = {
               run: consumed.length === 0 ? run : { ...run, pending_signals: run.pending_signals - consumed.length },
               steps: d.steps,
@@ -338,7 +338,7 @@ export const make = (rt: Runtime) => {
         // the run waits: this process's idle workers plan their sleep by its wake-up time
         if (!isTerminal(d.run.status)) wake(d.run.wake_at)
       } else {
-        yield* repository.release({ runId, owner, version: lease.version })
+        yield* repository.release({ runId, owner, revision: lease.revision })
       }
       if (isTerminal(d.run.status)) notifyEnded(runId)
       return { runId, status: d.run.status, ranHandlers } satisfies Orchestrator.TickOutcome
@@ -348,7 +348,7 @@ export const make = (rt: Runtime) => {
       Effect.sync(() => held.set(runId, lease)),
       body
     ).pipe(
-      Effect.onInterrupt(() => repository.release({ runId, owner, version: lease.version }).pipe(Effect.ignore)),
+      Effect.onInterrupt(() => repository.release({ runId, owner, revision: lease.revision }).pipe(Effect.ignore)),
       Effect.ensuring(Effect.sync(() => {
         if (held.get(runId) === lease) held.delete(runId)
       })),
@@ -365,7 +365,7 @@ export const make = (rt: Runtime) => {
             repository.renew({
               runId,
               owner,
-              version: lease.version,
+              revision: lease.revision,
               leaseExpiresAt: Math.min(lease.expiresAt, now + retryAfterStorageFailure)
             })).pipe(Effect.ignore)
       )

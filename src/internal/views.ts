@@ -63,7 +63,7 @@ export const make = (rt: Runtime) => {
         steps,
         error: run.error,
         idempotencyKey: run.idempotency_key,
-        version: run.version,
+        revision: run.revision,
         wakeAt: new Date(run.wake_at),
         createdAt: new Date(run.created_at),
         updatedAt: new Date(run.updated_at),

@@ -395,11 +395,11 @@ export const runtime = (backend: Backend) =>
                   ...run,
                   lease_owner: "thief",
                   lease_expires_at: (yield* Clock.currentTimeMillis) + 3_600_000,
-                  version: run.version + 1
+                  revision: run.revision + 1
                 },
                 steps: [],
                 events: [],
-                expectedVersion: run.version,
+                expectedRevision: run.revision,
                 consumedSignals: []
               })
             })
@@ -502,10 +502,10 @@ export const runtime = (backend: Backend) =>
           expect(before.lease_owner).toBe("worker-c")
           // the lease is taken away (as a claim after expiry would): the next renewal notices
           yield* repository.commit({
-            run: { ...before, lease_owner: "worker-d", version: before.version + 1 },
+            run: { ...before, lease_owner: "worker-d", revision: before.revision + 1 },
             steps: [],
             events: [],
-            expectedVersion: before.version,
+            expectedRevision: before.revision,
             consumedSignals: []
           })
           yield* advance("15 seconds", "5 seconds")
@@ -513,7 +513,7 @@ export const runtime = (backend: Backend) =>
           expect(result._tag === "Left" && result.left._tag).toBe("LeaseLost")
           const after = Option.getOrThrow(yield* repository.load(second))
           expect(after.run.lease_owner).toBe("worker-d")
-          expect(after.run.version).toBe(before.version + 1)
+          expect(after.run.revision).toBe(before.revision + 1)
           expect(statuses(after)).toEqual(["created"])
           expect(calls.filter((c) => c.startsWith("end"))).toHaveLength(1)
         })

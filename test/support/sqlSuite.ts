@@ -198,18 +198,18 @@ export const retriedWrites = (backend: Backend) =>
 
           // a commit, then the same commit again: refused, nothing written twice
           const commit = {
-            run: { ...created.run, status: "cancelled" as const, version: created.run.version + 1, ended_at: 1 },
+            run: { ...created.run, status: "cancelled" as const, revision: created.run.revision + 1, ended_at: 1 },
             previous: created.run,
             steps: [],
             events: [{ ...history[0], type: "cancelled" as const }],
-            expectedVersion: created.run.version,
+            expectedRevision: created.run.revision,
             consumedSignals: []
           }
           yield* repository.commit(commit)
           const second = yield* Effect.flip(repository.commit(commit))
           expect(second._tag).toBe("VersionConflict")
           expect((yield* repository.history(runId)).filter((e) => e.type === "cancelled")).toHaveLength(1)
-          expect(Option.getOrThrow(yield* repository.load(runId)).run.version).toBe(created.run.version + 1)
+          expect(Option.getOrThrow(yield* repository.load(runId)).run.revision).toBe(created.run.revision + 1)
         })
       ))
 

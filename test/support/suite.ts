@@ -709,13 +709,13 @@ export const behaviour = (backend: Backend) =>
           const o = yield* orchestrator([backup])
           const runId = yield* o.start(backup)
           const loaded = (yield* repository.load(runId)).pipe((o) => (o._tag === "Some" ? o.value : undefined))!
-          const stale = { ...loaded.run, version: loaded.run.version }
+          const stale = { ...loaded.run, revision: loaded.run.revision }
           const result = yield* Effect.either(
             repository.commit({
-              run: { ...stale, status: "cancelled", version: stale.version },
+              run: { ...stale, status: "cancelled", revision: stale.revision },
               steps: [],
               events: [],
-              expectedVersion: stale.version - 1,
+              expectedRevision: stale.revision - 1,
               consumedSignals: []
             })
           )

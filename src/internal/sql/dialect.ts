@@ -104,7 +104,7 @@ export const claimBySelect = (
     if (due.length === 0) return []
     const previous = new Map<string, string | null>(due.map((row) => [String(row.uuid), row.lease_owner ?? null]))
     const rows = yield* exec(
-      `UPDATE ${tables.runs} SET lease_owner = ?, lease_expires_at = ?, version = version + 1 ` +
+      `UPDATE ${tables.runs} SET lease_owner = ?, lease_expires_at = ?, revision = revision + 1 ` +
         `WHERE uuid IN ${tuple(due.length)} RETURNING *`,
       [options.owner, options.leaseExpiresAt, ...previous.keys()]
     )

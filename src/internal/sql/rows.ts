@@ -81,7 +81,7 @@ export const pushRun = (params: Array<unknown>, run: RunRecord, events: number):
     JSON.stringify(run.metadata),
     run.input,
     run.idempotency_key,
-    run.version,
+    run.revision,
     run.wake_at,
     run.lease_owner,
     run.lease_expires_at,

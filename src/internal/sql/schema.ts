@@ -7,7 +7,7 @@ import * as Schema from "effect/Schema"
 import { RunRecord, SignalRecord, StepRecord } from "../../Run.js"
 import type { Tables } from "./dialect.js"
 
-/** `text`; `int`: a small counter; `time`: epoch milliseconds (and the version), 64 bits */
+/** `text`; `int`: a small counter; `time`: epoch milliseconds (and the revision), 64 bits */
 /** @internal */
 export type ColumnType = "text" | "int" | "time"
 
@@ -45,7 +45,10 @@ const col = (name: string, type: ColumnType, notNull = false, extra: Partial<Col
   ...extra
 })
 
-/** @internal the tables of the first migration, as they are created */
+/**
+ * @internal the tables of the first migration, as they are created (the second renames the runs'
+ * `version` to `revision`)
+ */
 export const tables: ReadonlyArray<Table> = [
   {
     table: "runs",
