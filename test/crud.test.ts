@@ -1,12 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { Orchestrator, pipeline, Repository, step, Step } from "prorch"
-import { crudMaps, makeMapStore } from "./support/backends.js"
-import { runtime } from "./support/runtimeSuite.js"
-import { behaviour } from "./support/suite.js"
+import { makeMapStore } from "./support/backends.js"
 
-behaviour(crudMaps())
-runtime(crudMaps())
 
 describe("four-operation adapter: a record that does not decode", () => {
   it.effect("list reports it beside the others, and cancel works on it without decoding it", () => {

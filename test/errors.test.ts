@@ -5,7 +5,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { Errors, Orchestrator, pipeline, Repository, step, Step } from "prorch"
 import { SqliteRepository } from "prorch/Sqlite"
 import { makeMapStore, sqliteFile, tmpDir } from "./support/backends.js"
-import { withRepository } from "./support/suite.js"
+import { withRepository } from "./support/kit.js"
 
 class StoreDown extends Data.TaggedError("StoreDown")<{ readonly collection: string }> {}
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Logger, Option, TestClock } from "effect"
 import { Orchestrator, pipeline, Repository, step, Step } from "prorch"
 import { TestOrchestrator, TestRepository } from "prorch/Test"
-import { advance, recorder } from "./support/suite.js"
+import { advance, recorder } from "./support/kit.js"
 
 describe("leases", () => {
   it.effect("a renewal refused while the tick's own commit is on its way is not a take-over", () => {

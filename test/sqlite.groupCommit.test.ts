@@ -5,7 +5,7 @@ import { SqliteRepository } from "prorch/Sqlite"
 import { recordStatements } from "../bench/floors.js"
 import type { Commit, Snapshot } from "../src/Run.js"
 import { sqliteFile, tmpFile } from "./support/backends.js"
-import { withRepository } from "./support/suite.js"
+import { withRepository } from "./support/kit.js"
 
 /**
  * Group commit on SQLite: writes made at the same time by several fibers share one transaction

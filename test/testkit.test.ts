@@ -4,7 +4,7 @@ import { Cause, Clock, Data, Effect, Exit, Schedule } from "effect"
 import { Errors, Orchestrator, pipeline, step, Step } from "prorch"
 import { SqliteRepository } from "prorch/Sqlite"
 import { TestOrchestrator, TestRepository } from "prorch/Test"
-import { recorder } from "./support/suite.js"
+import { recorder } from "./support/kit.js"
 
 class Flaky extends Data.TaggedError("Flaky")<{}> {}
 

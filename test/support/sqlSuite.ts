@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Schema, TestClock } from "effect"
 import { pipeline, step, Step } from "prorch"
 import type { Backend } from "./backends.js"
-import { withRepository } from "./suite.js"
+import { withRepository } from "./kit.js"
 
 /** Bad data in SQL storage: each broken run is a typed error for that run, and the other runs go on. */
 export const corruption = (backend: Backend & { readonly sql: NonNullable<Backend["sql"]> }, table: (name: string) => string) =>
