@@ -13,7 +13,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import {
   CorruptRecord,
@@ -35,14 +34,15 @@ import type {
   Status,
 } from "./Run.js"
 import type * as Step from "./Step.js"
+import type * as WorkerModule from "./Worker.js"
 import * as Create from "./internal/create.js"
 import * as Leases from "./internal/leases.js"
 import * as Manage from "./internal/manage.js"
-import * as Passes from "./internal/passes.js"
 import * as Runtime from "./internal/runtime.js"
 import * as Tick from "./internal/tick.js"
 import * as Views from "./internal/views.js"
 import * as Waiters from "./internal/waiters.js"
+import * as Worker from "./internal/worker.js"
 
 // -----------------------------------------------------------------------------
 // models
@@ -171,30 +171,12 @@ export interface Options {
 }
 
 /**
- * Options of a worker; see `docs/runtime.md`. Each one not given here is read from `Config`
- * (`PRORCH_WORKER_CONCURRENCY`, `PRORCH_WORKER_POLL_INTERVAL`, `PRORCH_WORKER_MIN_POLL_INTERVAL`,
- * `PRORCH_WORKER_GRACE_PERIOD`, `PRORCH_WORKER_WAIT_INTERVAL`).
+ * Options of a worker: `Worker.Options` (see docs/runtime.md).
  *
  * @since 0.1.0
  * @category models
  */
-export interface WorkerOptions {
-  /** How many runs the worker ticks at once. Default 10. */
-  readonly concurrency?: number | undefined
-  /** The longest pause between two polls when there is nothing to do. Default 1 second. */
-  readonly pollInterval?: Duration.DurationInput | undefined
-  /** The first pause after a poll that found nothing; pauses double up to `pollInterval`. Default 10 ms. */
-  readonly minPollInterval?: Duration.DurationInput | undefined
-  /** How long in-flight ticks may take to finish when the worker stops. Default 10 seconds. */
-  readonly gracePeriod?: Duration.DurationInput | undefined
-  /**
-   * When a step answers a plain `Step.wait()` in a worker, it is continued this much later (the
-   * worker's "next pass"). Default: `pollInterval`.
-   */
-  readonly waitInterval?: Duration.DurationInput | undefined
-  /** Replace the idle polling schedule (its delays are capped by the next durable timer). */
-  readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
-}
+export type WorkerOptions = WorkerModule.Options
 
 /**
  * The errors of management operations on one run.
@@ -354,7 +336,7 @@ const makeService = (
   const views = Views.make(rt)
   const { get, list } = views
   const { cancel, retry, signal } = Manage.make(rt)
-  const { executePending, tick, worker } = Passes.make(rt, ticks, leases)
+  const { executePending, tick, worker } = Worker.makePasses(rt, ticks, leases)
   const awaitRun = Waiters.make(rt, views)
   const owner = rt.owner
   const service: Service = {

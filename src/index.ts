@@ -85,3 +85,10 @@ export { make as pipeline } from "./Pipeline.js"
  * @category constructors
  */
 export { make as step } from "./Step.js"
+
+/**
+ * Workers: the long-lived loop (`Worker.run`) and the pass it repeats (`Worker.pass`).
+ *
+ * @since 0.1.0
+ */
+export * as Worker from "./Worker.js"
