@@ -410,10 +410,13 @@ export const executePending = (
  * @since 0.1.0
  * @category accessors
  */
-export const get = (
+export const get: (
   runId: string
-): Effect.Effect<RunView, RepositoryError | RunNotFound | CorruptRecord | DecodeError, Orchestrator> =>
-  Effect.flatMap(Orchestrator, (o) => o.get(runId))
+) => Effect.Effect<RunView, RepositoryError | RunNotFound | CorruptRecord | DecodeError, Orchestrator> = Effect.fn(
+  "Orchestrator.get"
+)(function*(runId: string) {
+  return yield* (yield* Orchestrator).get(runId)
+})
 
 /**
  * Runs by pipeline, status and creation time, newest first.
@@ -421,8 +424,11 @@ export const get = (
  * @since 0.1.0
  * @category accessors
  */
-export const list = (options?: ListOptions): Effect.Effect<Page, RepositoryError, Orchestrator> =>
-  Effect.flatMap(Orchestrator, (o) => o.list(options))
+export const list: (options?: ListOptions) => Effect.Effect<Page, RepositoryError, Orchestrator> = Effect.fn(
+  "Orchestrator.list"
+)(function*(options?: ListOptions) {
+  return yield* (yield* Orchestrator).list(options)
+})
 
 /**
  * A run's history, in order.
@@ -430,10 +436,13 @@ export const list = (options?: ListOptions): Effect.Effect<Page, RepositoryError
  * @since 0.1.0
  * @category accessors
  */
-export const history = (
+export const history: (
   runId: string
-): Effect.Effect<ReadonlyArray<Repository.LoggedEvent>, RepositoryError, Orchestrator> =>
-  Effect.flatMap(Orchestrator, (o) => o.history(runId))
+) => Effect.Effect<ReadonlyArray<Repository.LoggedEvent>, RepositoryError, Orchestrator> = Effect.fn(
+  "Orchestrator.history"
+)(function*(runId: string) {
+  return yield* (yield* Orchestrator).history(runId)
+})
 
 /**
  * Cancel a run that has not ended.
@@ -441,8 +450,11 @@ export const history = (
  * @since 0.1.0
  * @category accessors
  */
-export const cancel = (runId: string, reason?: string): Effect.Effect<void, ManageError, Orchestrator> =>
-  Effect.flatMap(Orchestrator, (o) => o.cancel(runId, reason))
+export const cancel: (runId: string, reason?: string) => Effect.Effect<void, ManageError, Orchestrator> = Effect.fn(
+  "Orchestrator.cancel"
+)(function*(runId: string, reason?: string) {
+  return yield* (yield* Orchestrator).cancel(runId, reason)
+})
 
 /**
  * Resume a failed run from its failed step.
@@ -450,8 +462,11 @@ export const cancel = (runId: string, reason?: string): Effect.Effect<void, Mana
  * @since 0.1.0
  * @category accessors
  */
-export const retry = (runId: string): Effect.Effect<void, ManageError, Orchestrator> =>
-  Effect.flatMap(Orchestrator, (o) => o.retry(runId))
+export const retry: (runId: string) => Effect.Effect<void, ManageError, Orchestrator> = Effect.fn(
+  "Orchestrator.retry"
+)(function*(runId: string) {
+  return yield* (yield* Orchestrator).retry(runId)
+})
 
 /**
  * Send a payload to a step of a run (typed by the step's `signal` schema when the step value is

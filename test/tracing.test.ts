@@ -79,4 +79,30 @@ describe("tracing", () => {
       Effect.withTracer(tracer)
     )
   })
+
+  it.effect("the management accessors are traced operations (Effect.fn): get, list, history, cancel, retry", () => {
+    const { spans, tracer } = recordingTracer()
+    const p = pipeline("Managed", step("Wait", { onContinue: () => Effect.succeed(Step.wait({ after: "1 hour" })) }))
+    return Effect.gen(function*() {
+      const runId = yield* Orchestrator.start(p)
+      yield* Orchestrator.get(runId)
+      yield* Orchestrator.list()
+      yield* Orchestrator.history(runId)
+      yield* Orchestrator.cancel(runId)
+      yield* Effect.flip(Orchestrator.retry(runId)) // a cancelled run is not retried: still a span
+      const names = spans.map((span) => span.name).filter((name) => name.startsWith("Orchestrator."))
+      expect(names).toEqual([
+        "Orchestrator.get",
+        "Orchestrator.list",
+        "Orchestrator.history",
+        "Orchestrator.cancel",
+        "Orchestrator.retry"
+      ])
+      // the service's own spans are their children
+      expect(spans.find((span) => span.name === "prorch.cancel")?.parent).toBe("Orchestrator.cancel")
+    }).pipe(
+      Effect.provide(Orchestrator.layer([p]).pipe(Layer.provide(Repository.layerMemory))),
+      Effect.withTracer(tracer)
+    )
+  })
 })
