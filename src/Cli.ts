@@ -44,6 +44,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { EncodeError, UnknownPipeline } from "./Errors.js"
 import * as Codec from "./internal/codec.js"
+import { isCursor } from "./internal/views.js"
 import * as Mermaid from "./Mermaid.js"
 import * as Orchestrator from "./Orchestrator.js"
 import type * as Pipeline from "./Pipeline.js"
@@ -272,22 +273,6 @@ const positive = (name: string) =>
   Options.integer(name).pipe(
     Options.mapEffect((n) => n >= 1 ? Either.right(n) : invalid(`--${name} must be a positive integer, not ${n}`))
   )
-
-/**
- * Whether a text is a cursor that `list` printed: `Orchestrator.list` encodes a cursor as the
- * base64url JSON `[createdAt, uuid]` of the page's last run, and reads one that does not decode as
- * no cursor at all (the first page). The same test as its decoding, to refuse such a cursor.
- */
-const isCursor = (cursor: string): boolean => {
-  try {
-    const decoded: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
-    return Array.isArray(decoded) && typeof decoded[0] === "number" && typeof decoded[1] === "string" &&
-      // base64url decoding skips what is not of its alphabet: the text must be the encoding itself
-      Buffer.from(JSON.stringify(decoded)).toString("base64url") === cursor
-  } catch {
-    return false
-  }
-}
 
 const runId = Args.text({ name: "run-id" }).pipe(Args.withDescription("the id of a run"))
 

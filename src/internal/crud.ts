@@ -20,8 +20,6 @@ const decodeStep = Schema.decodeUnknownEither(StepRecord)
 const decodeSignal = Schema.decodeUnknownEither(SignalRecord)
 const decodeEvent = Schema.decodeUnknownEither(Schema.extend(HistoryEvent, Schema.Struct({ seq: Schema.Number })))
 
-const corrupt = corruptRow
-
 /** @internal */
 export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>): Repository.Service => {
   const call = <A>(operation: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, RepositoryError> =>
@@ -36,7 +34,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         const decoded: Array<StepRecord> = []
         for (const row of rows) {
           const step = decodeStep(row)
-          if (Either.isLeft(step)) return Effect.fail(corrupt(runId, "a step record", row, step.left))
+          if (Either.isLeft(step)) return Effect.fail(corruptRow(runId, "a step record", row, step.left))
           decoded.push(step.right)
         }
         return Effect.succeed(decoded.sort((a, b) => a.position - b.position))
@@ -53,7 +51,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         for (const row of rows) {
           if (row.consumed_at !== null && row.consumed_at !== undefined) continue
           const signal = decodeSignal(row)
-          if (Either.isLeft(signal)) return Effect.fail(corrupt(run.uuid, "a signal record", row, signal.left))
+          if (Either.isLeft(signal)) return Effect.fail(corruptRow(run.uuid, "a signal record", row, signal.left))
           decoded.push(signal.right)
         }
         return Effect.succeed(decoded.sort((a, b) => a.created_at - b.created_at))
@@ -69,7 +67,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         if (row === undefined || row === null) return Effect.succeed(Option.none<RunRecord>())
         const run = decodeRun(row)
         return Either.isLeft(run)
-          ? Effect.fail(corrupt(runId, "the run record", row, run.left))
+          ? Effect.fail(corruptRow(runId, "the run record", row, run.left))
           : Effect.succeed(Option.some(run.right))
       })
     )
@@ -276,7 +274,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
         const broken: Array<CorruptRecord> = []
         for (const entry of page) {
           if (Either.isRight(entry.decoded)) runs.push(entry.decoded.right)
-          else broken.push(corrupt(entry.uuid, "the run record", entry.row, entry.decoded.left))
+          else broken.push(corruptRow(entry.uuid, "the run record", entry.row, entry.decoded.left))
         }
         const last = page[page.length - 1]
         return {
@@ -308,7 +306,7 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
     cancelUndecodable: (options) =>
       Effect.gen(function*() {
         const row = yield* call("get pipelines", store.get("pipelines", options.runId))
-        const ended = (status: unknown) => status === "finished" || status === "failed" || status === "cancelled"
+        const ended = (status: unknown) => isTerminal(status as Status)
         if (row === undefined || row === null || ended(row.status)) return false
         const error = { message: options.reason, pretty: null, cause: null }
         const stored = typeof row.revision === "number" ? row.revision : typeof row.version === "number" ? row.version : 0

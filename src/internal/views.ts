@@ -112,3 +112,12 @@ const decodeCursor = (cursor: string): { createdAt: number; uuid: string } | und
     return undefined
   }
 }
+
+/**
+ * @internal a cursor that `list` printed: it decodes, and is the encoding of what it decodes to
+ * (base64url decoding skips what is not of its alphabet, so garbage may decode)
+ */
+export const isCursor = (cursor: string): boolean => {
+  const decoded = decodeCursor(cursor)
+  return decoded !== undefined && encodeCursor(decoded) === cursor
+}
