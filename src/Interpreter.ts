@@ -1,8 +1,13 @@
 /**
- * The pure core of the orchestrator: what happens next to a run, and how a run's records change
- * when a handler answers. No effects here: the functions take the stored records and the time,
- * and return a decision or the new records plus the history events that describe the change.
- * The orchestrator runs the handlers that the decisions ask for and commits the results.
+ * The pure core of the orchestrator: the whole policy of a tick, as a transition function.
+ *
+ * The runtime observes things (it claimed a run, a handler answered or failed, a commit landed, the
+ * lease was lost, an operator asked for a cancel) and feeds each as an `Event` to `transition`,
+ * with the run as the interpreter sees it (a `Tick`) and the time. `transition` returns the next
+ * `Tick` and the `Command`s that the runtime must carry out: call a handler with its decoded
+ * context, plan a retry with the step's schedule, commit these writes, hand the lease back, wake
+ * the workers at a time, end. No effects here; the runtime executes the commands and feeds their
+ * results back (docs/architecture.md "The interpreter").
  *
  * One tick of a run, as in the Python original (docs/semantics.md "One tick"):
  * 1. Any step failed: the run fails. Else any step cancelled: the run is cancelled. Else all steps
@@ -10,10 +15,129 @@
  * 2. Else take the first step that is `created` or `pending`: `created` → run `onStart` (then, in
  *    the same tick, `onContinue`); `pending` → run `onContinue`.
  *
+ * The record transitions it is built from (`started`, `continued`, `handlerFailed`, `finalize`,
+ * `cancelRun`, `retryRun`, `leaseLost`) are exported too: each changes a run's records for one
+ * observed fact and returns the history events that describe the change.
+ *
  * @since 0.1.0
  */
-import type { ErrorInfo, EventType, HistoryEvent, RunRecord, Snapshot, StepRecord, TerminalStatus } from "./Run.js"
-import { isTerminal } from "./Run.js"
+import type * as Cause from "effect/Cause"
+import type * as Either from "effect/Either"
+import type { DecodeError, EncodeError, InvalidOperation, LeaseLost } from "./Errors.js"
+import * as Interpret from "./internal/interpret.js"
+import * as Records from "./internal/transitions.js"
+import type * as Pipeline from "./Pipeline.js"
+import type { Commit, HistoryEvent, RunRecord, SignalRecord, Snapshot, Status } from "./Run.js"
+import type * as Step from "./Step.js"
+
+/**
+ * A run's records after one or more transitions, with the positions of the steps that changed
+ * and the history events to append, in order. Everything in a draft is committed together.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Draft = Records.Draft
+
+/**
+ * A draft with no change yet.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const draft = Records.draft
+
+/**
+ * Whether a draft holds changes to commit.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const hasChanges = Records.hasChanges
+
+/**
+ * Who made a change, and when: recorded in the history.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Actor = Records.Actor
+
+/**
+ * The run ends with the status that its steps give it (see `Interpreter.decide`). A failed run takes the
+ * error of its failed step; a cancelled one the reason of its cancelled step.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const finalize = Records.finalize
+
+/**
+ * The result of `onStart` is in: the step becomes `pending` with its initial state (JSON text,
+ * or `null` for a step without state), the run becomes `pending` and records the step as its
+ * current one. A successful call resets the step's attempt counter and clears its last error.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const started = Records.started
+
+/**
+ * What `onContinue` answered, with its values encoded: finish with an output (JSON text or
+ * `null`), wait until a time (with a new state, or `undefined` to keep the state), fail with an
+ * error, or cancel with a reason.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Answer = Records.Answer
+
+/**
+ * The answer of `onContinue` is in: the step finishes, waits (the run sleeps until `wakeAt`),
+ * fails or is cancelled. The history gets a `continued` event and one for the answer. A finish or
+ * a wait resets the attempt counter and clears the last error: retries count consecutive failures.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const continued = Records.continued
+
+/**
+ * A handler call failed (a typed error, a defect or a timeout). With `retryAt`, the step keeps
+ * its status, its attempt counter grows and the run sleeps until `retryAt` (a durable retry);
+ * without it, the step fails with the error.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const handlerFailed = Records.handlerFailed
+
+/**
+ * The worker that held the run's lease lost it (its lease expired and this worker claimed the
+ * run): recorded in the history, by the worker that takes over.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const leaseLost = Records.leaseLost
+
+/**
+ * An operator cancels the run: its current step (the first one not ended) and the run become
+ * `cancelled`; later steps stay `created` and never start.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const cancelRun = Records.cancelRun
+
+/**
+ * An operator retries a failed run: its failed step goes back to `pending` (or to `created` when
+ * its `onStart` never completed), its attempt counter is reset, and the run is due at once.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const retryRun = Records.retryRun
 
 /**
  * What the orchestrator should do next with a run.
@@ -29,13 +153,7 @@ import { isTerminal } from "./Run.js"
  * @since 0.1.0
  * @category models
  */
-export type Decision =
-  | { readonly _tag: "Done" }
-  | { readonly _tag: "Finalize"; readonly status: TerminalStatus; readonly index: number }
-  | { readonly _tag: "Sleep"; readonly until: number }
-  | { readonly _tag: "Start"; readonly index: number }
-  | { readonly _tag: "Continue"; readonly index: number }
-  | { readonly _tag: "Mismatch"; readonly detail: string }
+export type Decision = Records.Decision
 
 /**
  * The part of a pipeline definition that the decision depends on: the names of its steps, in
@@ -44,11 +162,7 @@ export type Decision =
  * @since 0.1.0
  * @category models
  */
-export interface Shape {
-  readonly steps: ReadonlyArray<{ readonly name: string }>
-}
-
-const done: Decision = { _tag: "Done" }
+export type Shape = Records.Shape
 
 /**
  * Decide what happens next to a run. Pure: the same pipeline shape, records and time always give
@@ -57,390 +171,306 @@ const done: Decision = { _tag: "Done" }
  * @since 0.1.0
  * @category decisions
  */
-export const decide = (shape: Shape, snapshot: Pick<Snapshot, "run" | "steps">, now: number): Decision => {
-  const { run, steps } = snapshot
-  if (isTerminal(run.status)) {
-    return done
-  }
-  if (steps.length !== shape.steps.length) {
-    return {
-      _tag: "Mismatch",
-      detail: `the run has ${steps.length} steps stored, the pipeline defines ${shape.steps.length}`
-    }
-  }
-  let failed = -1
-  let cancelled = -1
-  let finished = 0
-  let current = -1
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i]
-    if (step.name !== shape.steps[i].name) {
-      return {
-        _tag: "Mismatch",
-        detail: `stored step ${i + 1} is ${JSON.stringify(step.name)}, the pipeline defines ${
-          JSON.stringify(shape.steps[i].name)
-        }`
-      }
-    }
-    switch (step.status) {
-      case "failed":
-        if (failed < 0) failed = i
-        break
-      case "cancelled":
-        if (cancelled < 0) cancelled = i
-        break
-      case "finished":
-        finished++
-        break
-      default:
-        if (current < 0) current = i
-    }
-  }
-  if (failed >= 0) return { _tag: "Finalize", status: "failed", index: failed }
-  if (cancelled >= 0) return { _tag: "Finalize", status: "cancelled", index: cancelled }
-  if (finished === steps.length) return { _tag: "Finalize", status: "finished", index: steps.length - 1 }
-  if (run.wake_at > now) return { _tag: "Sleep", until: run.wake_at }
-  return steps[current].status === "created"
-    ? { _tag: "Start", index: current }
-    : { _tag: "Continue", index: current }
-}
+export const decide = Records.decide
 
 // -----------------------------------------------------------------------------
-// transitions
+// definitions
 // -----------------------------------------------------------------------------
 
 /**
- * A run's records after one or more transitions, with the positions of the steps that changed
- * and the history events to append, in order. Everything in a draft is committed together.
+ * A user value to and from JSON text with its schema (a pipeline input, a step's state, output or
+ * signal payload). Without a schema nothing is stored; `null` text is nothing.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export interface Draft {
-  readonly run: RunRecord
-  readonly steps: ReadonlyArray<StepRecord>
-  readonly changed: ReadonlyArray<number>
-  readonly events: ReadonlyArray<HistoryEvent>
+export interface Codec {
+  readonly encode: (value: unknown) => Either.Either<string | null, string>
+  readonly decode: (text: string | null) => Either.Either<unknown, string>
 }
 
 /**
- * A draft with no change yet.
+ * A step of a pipeline as the interpreter reads it: the step, its position, its values' codecs and
+ * the positions of the steps whose outputs it needs.
  *
- * @since 0.1.0
+ * @since 0.2.0
+ * @category models
+ */
+export interface StepDefinition {
+  readonly step: Step.Any
+  readonly index: number
+  readonly state: Codec
+  readonly output: Codec
+  readonly signal: Codec
+  readonly needs: ReadonlyArray<readonly [key: string, index: number]>
+}
+
+/**
+ * A pipeline as the interpreter reads it (`define`): made once per registered pipeline.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Definition {
+  readonly pipeline: Pipeline.Any
+  readonly input: Codec
+  readonly steps: ReadonlyArray<StepDefinition>
+}
+
+/**
+ * The definition that the interpreter reads for a pipeline: its codecs built once.
+ *
+ * @since 0.2.0
  * @category constructors
  */
-export const draft = (snapshot: Pick<Snapshot, "run" | "steps">): Draft => ({
-  run: snapshot.run,
-  steps: snapshot.steps,
-  changed: [],
-  events: []
-})
+export const define: (pipeline: Pipeline.Any) => Definition = Interpret.define
 
 /**
- * Whether a draft holds changes to commit.
+ * The definition of a run whose pipeline this process does not register: no step is known. An
+ * operator's cancel and retry apply to such a run (they read the stored records only); a tick of
+ * it is a step-list mismatch, and a signal finds no step.
  *
- * @since 0.1.0
- * @category predicates
+ * @since 0.2.0
+ * @category constructors
  */
-export const hasChanges = (self: Draft): boolean => self.events.length > 0
+export const unregistered: (name: string) => Definition = Interpret.unregistered
+
+// -----------------------------------------------------------------------------
+// creation
+// -----------------------------------------------------------------------------
 
 /**
- * Who made a change, and when: recorded in the history.
+ * What a new run is made of, besides its definition.
  *
- * @since 0.1.0
+ * - `wakeAt`: when it is first due (epoch milliseconds).
+ * - `leaseExpiresAt`: a run created leased to `worker` (`Orchestrator.start` ticks it at once),
+ *   until then; `null` for a run that any worker may claim.
+ *
+ * @since 0.2.0
  * @category models
  */
-export interface Actor {
-  readonly now: number
-  readonly worker: string | null
-}
-
-const event = (
-  run: RunRecord,
-  actor: Actor,
-  type: EventType,
-  step: StepRecord | null,
-  data: unknown = null
-): HistoryEvent => ({
-  run_uuid: run.uuid,
-  at: actor.now,
-  type,
-  step: step === null ? null : step.name,
-  attempt: step === null ? null : step.attempt,
-  worker: actor.worker,
-  data
-})
-
-const withStep = (
-  self: Draft,
-  index: number,
-  step: StepRecord,
-  run: RunRecord,
-  events: ReadonlyArray<HistoryEvent>
-): Draft => {
-  const steps = self.steps.slice()
-  steps[index] = step
-  return {
-    run,
-    steps,
-    changed: self.changed.includes(index) ? self.changed : [...self.changed, index],
-    events: [...self.events, ...events]
-  }
+export interface Creation {
+  readonly input: unknown
+  readonly idempotencyKey?: string | undefined
+  readonly wakeAt: number
+  readonly worker: string
+  readonly leaseExpiresAt: number | null
 }
 
 /**
- * The run ends with the status that its steps give it (see `decide`). A failed run takes the
- * error of its failed step; a cancelled one the reason of its cancelled step.
+ * The ids of a new run: its own and one per step, in order (the step run ids).
  *
- * @since 0.1.0
- * @category transitions
- */
-export const finalize = (self: Draft, status: TerminalStatus, index: number, actor: Actor): Draft => {
-  const step = self.steps[index]
-  const run: RunRecord = {
-    ...self.run,
-    status,
-    error: status === "finished" ? null : step.error,
-    metadata: { current_step: step.name },
-    updated_at: actor.now,
-    ended_at: actor.now
-  }
-  return { ...self, run, events: [...self.events, event(run, actor, status, null, { step: step.name })] }
-}
-
-/**
- * The result of `onStart` is in: the step becomes `pending` with its initial state (JSON text,
- * or `null` for a step without state), the run becomes `pending` and records the step as its
- * current one. A successful call resets the step's attempt counter and clears its last error.
- *
- * @since 0.1.0
- * @category transitions
- */
-export const started = (self: Draft, index: number, state: string | null, actor: Actor): Draft => {
-  const before = self.steps[index]
-  const step: StepRecord = {
-    ...before,
-    status: "pending",
-    state,
-    attempt: 1,
-    error: null,
-    started_at: actor.now,
-    updated_at: actor.now
-  }
-  const run: RunRecord = {
-    ...self.run,
-    status: "pending",
-    metadata: { current_step: step.name },
-    updated_at: actor.now
-  }
-  return withStep(self, index, step, run, [event(run, actor, "started", { ...step, attempt: before.attempt })])
-}
-
-/**
- * What `onContinue` answered, with its values encoded: finish with an output (JSON text or
- * `null`), wait until a time (with a new state, or `undefined` to keep the state), fail with an
- * error, or cancel with a reason.
- *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export type Answer =
-  | { readonly _tag: "Finish"; readonly output: string | null }
+export interface Ids {
+  readonly run: string
+  readonly steps: ReadonlyArray<string>
+}
+
+/**
+ * The records that a create writes (docs/semantics.md "What is written, and when"): the run
+ * `created`, one `created` step record per step, and the `created` event. Fails when the input
+ * does not encode with the pipeline's schema.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const initial: (
+  definition: Definition,
+  creation: Creation,
+  now: number,
+  ids: Ids
+) => Either.Either<{ readonly snapshot: Snapshot; readonly events: ReadonlyArray<HistoryEvent> }, EncodeError> =
+  Interpret.initial
+
+// -----------------------------------------------------------------------------
+// ticks
+// -----------------------------------------------------------------------------
+
+/**
+ * A step's handlers.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Handler = "onStart" | "onContinue"
+
+/**
+ * A handler call in flight: which step, which handler, and the signals handed to it (consumed when
+ * its answer is recorded).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Call {
+  readonly step: number
+  readonly handler: Handler
+  readonly delivered: ReadonlyArray<string>
+}
+
+/**
+ * How far a tick has come.
+ *
+ * - `loaded`: the run as stored; nothing observed yet.
+ * - `running`: claimed; handlers are called and their answers recorded.
+ * - `closing`: the tick's last commit is on its way.
+ * - `done`: a `Done` or `Reject` was given; nothing more happens.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Stage = "loaded" | "running" | "closing" | "done"
+
+/**
+ * Which way the run walks its steps. Every run walks `forward` today: the first step not ended is
+ * the current one. A phase that walks the started steps backwards (compensation) is a second
+ * value of this type.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Phase = "forward"
+
+/**
+ * A run as the interpreter sees it during a tick or a management operation.
+ *
+ * - `draft`: the run's records with what changed since the last commit (the changed steps and the
+ *   events to append); `base`: the run as last written (or loaded), whose revision guards the next
+ *   commit.
+ * - `signals`: the signals stored for the run and not yet handed to a step; `consumed`: those
+ *   handed since the last commit.
+ * - `calls`: the handler calls in flight. Several may be in flight in one run (the members of a
+ *   parallel group); in a sequence of steps there is at most one.
+ * - `input`: the pipeline input, decoded when the run was claimed.
+ * - `waitMillis`: how long a plain `Step.wait()` waits (the pass interval; 0 for the next pass).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Tick {
+  readonly runId: string
+  readonly worker: string
+  readonly stage: Stage
+  readonly phase: Phase
+  readonly draft: Draft
+  readonly base: RunRecord
+  readonly signals: ReadonlyArray<SignalRecord>
+  readonly consumed: ReadonlyArray<string>
+  readonly calls: ReadonlyArray<Call>
+  readonly input: unknown
+  readonly waitMillis: number
+  readonly ranHandlers: boolean
+}
+
+/**
+ * What the runtime observed, fed to `transition`.
+ *
+ * - `Claimed`: this worker holds the run's lease (from `previousOwner`, when it took an expired
+ *   lease over); the tick begins.
+ * - `Committed`: a `Commit` landed, as written (with the lease the runtime set).
+ * - `Returned` / `Failed`: a handler call answered with a value, or failed (a typed error, a defect
+ *   or a timeout).
+ * - `RetryPlanned`: the step's retry schedule answered a `PlanRetry`: try again at `at`, or not at
+ *   all (`undefined`).
+ * - `LeaseLost`: the lease was taken (by another worker, or by a `cancel` of this process); with
+ *   `inFlight`, a handler call was interrupted.
+ * - `CancelAsked`, `RetryAsked`, `SignalAsked`: an operator's request on a loaded run.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Event =
+  | { readonly _tag: "Claimed"; readonly previousOwner: string | null; readonly waitMillis: number }
+  | { readonly _tag: "Committed"; readonly commit: Commit }
+  | { readonly _tag: "Returned"; readonly step: number; readonly handler: Handler; readonly value: unknown }
+  | { readonly _tag: "Failed"; readonly step: number; readonly handler: Handler; readonly cause: Cause.Cause<unknown> }
   | {
-    readonly _tag: "Wait"
-    readonly state: string | null | undefined
-    readonly wakeAt: number
-    /** a plain `Step.wait()`: continued on the next pass (no timer); its event says so */
-    readonly plain?: boolean | undefined
+    readonly _tag: "RetryPlanned"
+    readonly step: number
+    readonly handler: Handler
+    readonly at: number | undefined
+    readonly cause: Cause.Cause<unknown>
   }
-  | { readonly _tag: "Fail"; readonly error: ErrorInfo }
-  | { readonly _tag: "Cancel"; readonly reason: string }
+  | { readonly _tag: "LeaseLost"; readonly cancelled: boolean; readonly inFlight: boolean }
+  | { readonly _tag: "CancelAsked"; readonly reason: string }
+  | { readonly _tag: "RetryAsked" }
+  | { readonly _tag: "SignalAsked"; readonly step: string; readonly payload: unknown; readonly id: string }
 
 /**
- * The answer of `onContinue` is in: the step finishes, waits (the run sleeps until `wakeAt`),
- * fails or is cancelled. The history gets a `continued` event and one for the answer. A finish or
- * a wait resets the attempt counter and clears the last error: retries count consecutive failures.
+ * What the interpreter asks the runtime to do, in order.
  *
- * @since 0.1.0
- * @category transitions
+ * - `Call`: call a handler of a step with its context (decoded); answer with `Returned` or
+ *   `Failed`.
+ * - `PlanRetry`: replay the step's retry schedule for this attempt and cause from `now`; answer
+ *   with `RetryPlanned`.
+ * - `Commit`: write these records in one guarded `Repository.commit`; the runtime sets the lease
+ *   columns (`hold`: this worker keeps the lease; `release`: it hands it back; `keep`: as drafted,
+ *   for a management write); answer with `Committed`.
+ * - `Release`: hand the lease back without writing (nothing changed).
+ * - `Signal`: store the signal with its event; `due`: the signal is for the current step, so the
+ *   run is due at once.
+ * - `Wake`: tell this process's workers that the run is due at `at`.
+ * - `Done`: the tick or operation is over; the run's status, and whether handlers were called.
+ * - `Reject`: it is over with an error, and nothing more is written.
+ *
+ * @since 0.2.0
+ * @category models
  */
-export const continued = (self: Draft, index: number, answer: Answer, actor: Actor): Draft => {
-  const before = self.steps[index]
-  const continuations = typeof before.metadata.continuations === "number" ? before.metadata.continuations : 0
-  const base: StepRecord = {
-    ...before,
-    metadata: { ...before.metadata, continuations: continuations + 1 },
-    updated_at: actor.now
+export type Command =
+  | {
+    readonly _tag: "Call"
+    readonly step: number
+    readonly handler: "onStart"
+    readonly context: Step.StartContext<unknown, {}>
   }
-  const run0: RunRecord = { ...self.run, updated_at: actor.now }
-  // the events of this call carry its attempt, also when a success resets the counter
-  const continuedEvent = event(run0, actor, "continued", base)
-  const of = (step: StepRecord): StepRecord => ({ ...step, attempt: before.attempt })
-  switch (answer._tag) {
-    case "Finish": {
-      const step: StepRecord = {
-        ...base,
-        status: "finished",
-        output: answer.output,
-        attempt: 1,
-        error: null,
-        ended_at: actor.now
-      }
-      // the run stays due (it is, since it is being ticked): the next step starts in this tick
-      return withStep(self, index, step, run0, [continuedEvent, event(run0, actor, "finished", of(step))])
-    }
-    case "Wait": {
-      const step: StepRecord = {
-        ...base,
-        state: answer.state === undefined ? base.state : answer.state,
-        attempt: 1,
-        error: null
-      }
-      const run: RunRecord = { ...run0, wake_at: answer.wakeAt }
-      return withStep(self, index, step, run, [
-        continuedEvent,
-        event(
-          run,
-          actor,
-          "waited",
-          of(step),
-          answer.plain === true
-            ? { next: "pass", until: new Date(answer.wakeAt).toISOString() }
-            : { until: new Date(answer.wakeAt).toISOString() }
-        )
-      ])
-    }
-    case "Fail": {
-      const step: StepRecord = { ...base, status: "failed", error: answer.error, ended_at: actor.now }
-      return withStep(self, index, step, run0, [
-        continuedEvent,
-        event(run0, actor, "failed", step, {
-          message: answer.error.message,
-          ...(answer.error.cause === null ? {} : { details: answer.error.cause })
-        })
-      ])
-    }
-    case "Cancel": {
-      const step: StepRecord = {
-        ...base,
-        status: "cancelled",
-        error: { message: answer.reason, pretty: null, cause: null },
-        ended_at: actor.now
-      }
-      return withStep(self, index, step, run0, [
-        continuedEvent,
-        event(run0, actor, "cancelled", step, { reason: answer.reason })
-      ])
-    }
+  | {
+    readonly _tag: "Call"
+    readonly step: number
+    readonly handler: "onContinue"
+    readonly context: Step.ContinueContext<unknown, {}, unknown, unknown>
   }
+  | {
+    readonly _tag: "PlanRetry"
+    readonly step: number
+    readonly handler: Handler
+    readonly attempt: number
+    readonly cause: Cause.Cause<unknown>
+    readonly now: number
+  }
+  | { readonly _tag: "Commit"; readonly commit: Commit; readonly lease: "hold" | "release" | "keep" }
+  | { readonly _tag: "Release" }
+  | { readonly _tag: "Signal"; readonly signal: SignalRecord; readonly event: HistoryEvent; readonly due: boolean }
+  | { readonly _tag: "Wake"; readonly at: number }
+  | { readonly _tag: "Done"; readonly status: Status; readonly ranHandlers: boolean }
+  | { readonly _tag: "Reject"; readonly error: DecodeError | EncodeError | InvalidOperation | LeaseLost }
+
+/**
+ * The next tick, and what the runtime must carry out.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Transition {
+  readonly tick: Tick
+  readonly commands: ReadonlyArray<Command>
 }
+/**
+ * A run as loaded, before anything is observed: the starting point of a tick (fed `Claimed`) or
+ * of a management operation (fed `CancelAsked`, `RetryAsked` or `SignalAsked`).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const load: (snapshot: Snapshot, worker: string) => Tick = Interpret.load
 
 /**
- * A handler call failed (a typed error, a defect or a timeout). With `retryAt`, the step keeps
- * its status, its attempt counter grows and the run sleeps until `retryAt` (a durable retry);
- * without it, the step fails with the error.
+ * The next tick and commands, for what the runtime observed (docs/semantics.md "One tick" and
+ * "What is written, and when"). Pure: the same definition, tick, event and time always give the
+ * same transition, and the tick given is not changed.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category transitions
  */
-export const handlerFailed = (
-  self: Draft,
-  index: number,
-  handler: "onStart" | "onContinue",
-  error: ErrorInfo,
-  retryAt: number | undefined,
-  actor: Actor
-): Draft => {
-  const before = self.steps[index]
-  if (retryAt !== undefined) {
-    const step: StepRecord = { ...before, attempt: before.attempt + 1, error, updated_at: actor.now }
-    const run: RunRecord = {
-      ...self.run,
-      status: "pending",
-      metadata: { current_step: step.name },
-      wake_at: retryAt,
-      updated_at: actor.now
-    }
-    return withStep(self, index, step, run, [
-      event(run, actor, "retried", before, { handler, retryAt: new Date(retryAt).toISOString(), message: error.message })
-    ])
-  }
-  const step: StepRecord = { ...before, status: "failed", error, updated_at: actor.now, ended_at: actor.now }
-  const run: RunRecord = {
-    ...self.run,
-    status: "pending",
-    metadata: { current_step: step.name },
-    updated_at: actor.now
-  }
-  return withStep(self, index, step, run, [event(run, actor, "failed", step, { handler, message: error.message })])
-}
-
-/**
- * The worker that held the run's lease lost it (its lease expired and this worker claimed the
- * run): recorded in the history, by the worker that takes over.
- *
- * @since 0.1.0
- * @category transitions
- */
-export const leaseLost = (self: Draft, previousOwner: string, actor: Actor): Draft => ({
-  ...self,
-  events: [...self.events, event(self.run, actor, "lease_lost", null, { previousOwner })]
-})
-
-/**
- * An operator cancels the run: its current step (the first one not ended) and the run become
- * `cancelled`; later steps stay `created` and never start.
- *
- * @since 0.1.0
- * @category transitions
- */
-export const cancelRun = (self: Draft, reason: string, actor: Actor): Draft => {
-  const index = self.steps.findIndex((step) => !isTerminal(step.status))
-  const error: ErrorInfo = { message: reason, pretty: null, cause: null }
-  let next = self
-  if (index >= 0) {
-    const before = self.steps[index]
-    const step: StepRecord = { ...before, status: "cancelled", error, updated_at: actor.now, ended_at: actor.now }
-    next = withStep(next, index, step, next.run, [event(next.run, actor, "cancelled", step, { reason })])
-  }
-  const run: RunRecord = {
-    ...next.run,
-    status: "cancelled",
-    error,
-    lease_owner: null,
-    lease_expires_at: null,
-    updated_at: actor.now,
-    ended_at: actor.now
-  }
-  return { ...next, run, events: [...next.events, event(run, actor, "cancelled", null, { reason })] }
-}
-
-/**
- * An operator retries a failed run: its failed step goes back to `pending` (or to `created` when
- * its `onStart` never completed), its attempt counter is reset, and the run is due at once.
- *
- * @since 0.1.0
- * @category transitions
- */
-export const retryRun = (self: Draft, actor: Actor): Draft => {
-  const index = self.steps.findIndex((step) => step.status === "failed")
-  const before = self.steps[index]
-  const step: StepRecord = {
-    ...before,
-    status: before.started_at === null ? "created" : "pending",
-    attempt: 1,
-    error: null,
-    ended_at: null,
-    updated_at: actor.now
-  }
-  const run: RunRecord = {
-    ...self.run,
-    status: "pending",
-    error: null,
-    metadata: { current_step: step.name },
-    wake_at: actor.now,
-    updated_at: actor.now,
-    ended_at: null
-  }
-  return withStep(self, index, step, run, [event(run, actor, "retried", step, { manual: true })])
-}
+export const transition: (definition: Definition, tick: Tick, event: Event, now: number) => Transition =
+  Interpret.transition

@@ -3,14 +3,12 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import { randomUUID } from "node:crypto"
-import { CorruptRecord, EncodeError, InvalidOperation } from "../Errors.js"
+import { type CorruptRecord, type EncodeError, InvalidOperation, type UnknownPipeline } from "../Errors.js"
 import * as Interpreter from "../Interpreter.js"
 import type * as Orchestrator from "../Orchestrator.js"
-import type { HistoryEvent, RunRecord, Snapshot } from "../Run.js"
-import { isTerminal } from "../Run.js"
+import type { HistoryEvent, RunRecord } from "../Run.js"
 import type * as Step from "../Step.js"
 import type { Runtime } from "./runtime.js"
 import { span } from "./tracing.js"
@@ -21,25 +19,61 @@ export const make = (rt: Runtime) => {
 
   // --- management --------------------------------------------------------------
 
-  /** load, change with a pure transition, commit; again if the run changed meanwhile */
+  /**
+   * An operator's request: the run loaded, the request fed to the interpreter, its commands carried
+   * out (a guarded commit, a stored signal, a wake-up); again if the run changed meanwhile
+   */
   const manage = (
     runId: string,
     operation: string,
-    change: (snapshot: Snapshot, now: number) => Either.Either<Interpreter.Draft, InvalidOperation>
-  ): Effect.Effect<RunRecord, Orchestrator.ManageError> =>
+    request: Interpreter.Event,
+    registered: boolean
+  ): Effect.Effect<RunRecord, Orchestrator.ManageError | EncodeError | UnknownPipeline> =>
     Effect.gen(function*() {
       const snapshot = yield* load(runId)
-      const now = yield* Clock.currentTimeMillis
-      const d = yield* change(snapshot, now)
-      const run: RunRecord = { ...d.run, revision: snapshot.run.revision + 1 }
-      yield* repository.commit({
-        run,
-        steps: d.changed.map((i) => d.steps[i]),
-        events: d.events,
-        expectedRevision: snapshot.run.revision,
-        consumedSignals: []
-      })
-      return run
+      const name = snapshot.run.name
+      const definition = registered ? yield* lookup(runId, name) : rt.registry.get(name) ?? Interpreter.unregistered(name)
+      let { commands, tick } = Interpreter.transition(
+        definition,
+        Interpreter.load(snapshot, owner),
+        request,
+        yield* Clock.currentTimeMillis
+      )
+      const queue = commands.slice()
+      while (true) {
+        const command = queue.shift()
+        if (command === undefined) return yield* Effect.dieMessage("the interpreter gave no command")
+        switch (command._tag) {
+          case "Done":
+            return tick.base
+          case "Reject":
+            return yield* Effect.fail(command.error as InvalidOperation | EncodeError)
+          case "Wake":
+            wake(command.at)
+            continue
+          case "Signal": {
+            const accepted = yield* repository.signal(command.signal, command.event, command.due)
+            if (!accepted) {
+              return yield* new InvalidOperation({ runId, operation, detail: "the run has ended" })
+            }
+            continue
+          }
+          case "Commit": {
+            yield* repository.commit(command.commit)
+            const next = Interpreter.transition(
+              definition,
+              tick,
+              { _tag: "Committed", commit: command.commit },
+              yield* Clock.currentTimeMillis
+            )
+            tick = next.tick
+            for (const c of next.commands) queue.push(c)
+            continue
+          }
+          default:
+            return yield* Effect.dieMessage(`an operator's request gave a ${command._tag} command`)
+        }
+      }
     }).pipe(
       Effect.retry({ while: (error) => error._tag === "VersionConflict", times: 20 }),
       Effect.catchTag("VersionConflict", (error) =>
@@ -68,10 +102,10 @@ export const make = (rt: Runtime) => {
     })
 
   const cancel: Orchestrator.Service["cancel"] = (runId, reason = "cancelled by an operator") =>
-    manage(runId, "cancel", (snapshot, now) =>
-      isTerminal(snapshot.run.status)
-        ? Either.left(new InvalidOperation({ runId, operation: "cancel", detail: `it has ended (${snapshot.run.status})` }))
-        : Either.right(Interpreter.cancelRun(Interpreter.draft(snapshot), reason, { now, worker: owner }))).pipe(
+    (manage(runId, "cancel", { _tag: "CancelAsked", reason }, false) as Effect.Effect<
+      RunRecord,
+      Orchestrator.ManageError
+    >).pipe(
         // an operator's way out for a run whose records no longer decode
         Effect.catchTag("CorruptRecord", (corrupt) => cancelUndecodable(runId, reason, corrupt)),
         Effect.tap(() => {
@@ -87,71 +121,17 @@ export const make = (rt: Runtime) => {
       )
 
   const retry: Orchestrator.Service["retry"] = (runId) =>
-    manage(runId, "retry", (snapshot, now) =>
-      snapshot.run.status !== "failed"
-        ? Either.left(
-          new InvalidOperation({ runId, operation: "retry", detail: `only a failed run can be retried, it is ${snapshot.run.status}` })
-        )
-        : Either.right(
-          Interpreter.retryRun(Interpreter.draft(snapshot), { now, worker: owner })
-        )).pipe(Effect.tap(() => Effect.sync(wake)), Effect.asVoid)
+    (manage(runId, "retry", { _tag: "RetryAsked" }, false) as Effect.Effect<RunRecord, Orchestrator.ManageError>).pipe(
+      Effect.asVoid
+    )
 
   const signal = ((runId: string, step: Step.Any | string, payload: unknown) =>
-    Effect.gen(function*() {
-      const stepName = typeof step === "string" ? step : step.name
-      const snapshot = yield* load(runId)
-      const compiled = yield* lookup(runId, snapshot.run.name)
-      const index = compiled.pipeline.indexOf(stepName)
-      if (index < 0) {
-        return yield* new InvalidOperation({
-          runId,
-          operation: "signal",
-          detail: `pipeline ${JSON.stringify(snapshot.run.name)} has no step ${JSON.stringify(stepName)}`
-        })
-      }
-      const cs = compiled.steps[index]
-      if (cs.step.signal === undefined) {
-        return yield* new InvalidOperation({
-          runId,
-          operation: "signal",
-          detail: `step ${JSON.stringify(stepName)} declares no signal schema`
-        })
-      }
-      const record = snapshot.steps[index]
-      if (record === undefined || isTerminal(record.status)) {
-        return yield* new InvalidOperation({
-          runId,
-          operation: "signal",
-          detail: `step ${JSON.stringify(stepName)} has ended (${record?.status})`
-        })
-      }
-      const encoded = cs.signal.encode(payload)
-      if (Either.isLeft(encoded)) {
-        return yield* new EncodeError({ what: `signal of step ${JSON.stringify(stepName)}`, detail: encoded.left })
-      }
-      const now = yield* Clock.currentTimeMillis
-      const id = randomUUID()
-      const payloadJson = encoded.right ?? "null"
-      // a signal for a later step waits for it, without waking the step that is under way
-      const current = snapshot.steps.findIndex((step) => !isTerminal(step.status))
-      const accepted = yield* repository.signal(
-        { id, run_uuid: runId, step: stepName, payload: payloadJson, created_at: now },
-        {
-          run_uuid: runId,
-          at: now,
-          type: "signalled",
-          step: stepName,
-          attempt: record.attempt,
-          worker: owner,
-          data: { signal: id, payload: JSON.parse(payloadJson) }
-        },
-        current === index
-      )
-      if (!accepted) {
-        return yield* new InvalidOperation({ runId, operation: "signal", detail: "the run has ended" })
-      }
-      wake()
-    }).pipe(span("prorch.signal", { "prorch.run": runId }))) as Orchestrator.Service["signal"]
+    manage(
+      runId,
+      "signal",
+      { _tag: "SignalAsked", step: typeof step === "string" ? step : step.name, payload, id: randomUUID() },
+      true
+    ).pipe(Effect.asVoid)) as Orchestrator.Service["signal"]
 
   return { cancel, retry, signal }
 }

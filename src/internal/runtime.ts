@@ -14,11 +14,9 @@ import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { CorruptRecord, RepositoryError, RunNotFound, UnknownPipeline } from "../Errors.js"
 import type * as Orchestrator from "../Orchestrator.js"
-import type * as Pipeline from "../Pipeline.js"
+import * as Interpreter from "../Interpreter.js"
 import * as Repository from "../Repository.js"
 import type { Snapshot } from "../Run.js"
-import type * as Step from "../Step.js"
-import * as Codec from "./codec.js"
 
 /** the lease of a tick in flight: kept by the lease keeper, moved on by the tick's commits */
 export interface Lease {
@@ -37,33 +35,14 @@ export interface Lease {
 }
 
 
-export interface CompiledStep {
-  readonly step: Step.Any
-  readonly index: number
-  readonly state: Codec.Codec
-  readonly output: Codec.Codec
-  readonly signal: Codec.Codec
-  readonly needs: ReadonlyArray<readonly [key: string, index: number]>
-}
+/** @internal a registered pipeline, as the interpreter reads it */
+export type Compiled = Interpreter.Definition
 
-export interface Compiled {
-  readonly pipeline: Pipeline.Any
-  readonly input: Codec.Codec
-  readonly steps: ReadonlyArray<CompiledStep>
-}
+/** @internal */
+export type CompiledStep = Interpreter.StepDefinition
 
-export const compile = (pipeline: Pipeline.Any): Compiled => ({
-  pipeline,
-  input: Codec.make(pipeline.input),
-  steps: pipeline.steps.map((step, index) => ({
-    step,
-    index,
-    state: Codec.make(step.state),
-    output: Codec.make(step.output),
-    signal: Codec.make(step.signal),
-    needs: Object.entries(step.needs).map(([key, need]) => [key, pipeline.indexOf(need.name)] as const)
-  }))
-})
+/** @internal */
+export const compile = Interpreter.define
 
 const defaultOwner = () => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
 
