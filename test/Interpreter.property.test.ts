@@ -1,28 +1,20 @@
 /**
- * Property tests of the pure core (`Interpreter`): random pipelines of 1 to 6 steps are driven by
- * random handler outcomes through a model of the orchestrator's tick loop (`tickClaimed` in
- * src/Orchestrator.ts), and the invariants of the run and its steps are checked after every
- * transition, every commit and every decision.
+ * Property tests of the pure core: random pipelines of 1 to 6 steps (with and without `onStart`,
+ * with and without a retry schedule) are driven through `Interpreter.transition` itself. A small
+ * driver plays the runtime: it carries out the commands (answering each `Call` from a random
+ * script of handler outcomes, each `PlanRetry` from the script's retry delay, each `Commit` by
+ * writing into an in-memory store as a repository does), and feeds what it observed back. The
+ * invariants of the run, of its steps, of the commands and of the stored records are checked after
+ * every transition and every commit. Between ticks time advances (sometimes not far enough: the
+ * run sleeps), a handler may "crash" the worker (the tick stops without its uncommitted writes, and
+ * the next tick takes the expired lease over), and an operator may cancel the run or retry a
+ * failed one, through the same transition.
  *
- * The model of a tick, as in `tickClaimed`:
- * - `decide`; `Done` / `Sleep` end the tick; `Finalize` ends the run and the tick.
- * - before a handler runs, the changes so far are committed (only the steps listed in `changed`
- *   are written, as a repository does).
- * - `Start` runs `onStart` and, when it succeeds, `onContinue` in the same iteration; `Continue`
- *   runs `onContinue`.
- * - a handler failure with a retry time, or a `Wait`, ends the tick; a handler failure without
- *   one fails the step and the loop goes on (to `Finalize`).
- * - a handler may also "crash" the worker: the tick ends without committing what it did since the
- *   last commit (what a lost lease or a killed process does).
- * Between ticks time advances (sometimes not far enough: the run sleeps) and an operator may cancel
- * the run or, in the retry property, retry a failed run.
- *
- * The model can drift from the real loop: test/Orchestrator.property.test.ts drives the real
- * orchestrator with random outcomes too.
+ * test/Orchestrator.property.test.ts drives the real runtime with random outcomes too.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { FastCheck as fc } from "effect"
-import { Interpreter, type Run } from "prorch"
+import { Cause, Effect, FastCheck as fc, Schedule, Schema } from "effect"
+import { Interpreter, Pipeline, type Run, Step, step as stepOf } from "prorch"
 
 // -----------------------------------------------------------------------------
 // records
@@ -32,6 +24,7 @@ type Records = { readonly run: Run.RunRecord; readonly steps: ReadonlyArray<Run.
 type Shape = Interpreter.Shape
 
 const WORKER = "worker-1"
+const OTHER = "worker-0"
 const RUN_ID = "run-0001"
 const actorAt = (now: number): Interpreter.Actor => ({ now, worker: WORKER })
 
@@ -41,43 +34,42 @@ const errorInfo = (message: string): Run.ErrorInfo => ({
   cause: { _id: "Cause", _tag: "Fail", failure: { message } }
 })
 
-const initialRecords = (names: ReadonlyArray<string>, createdAt: number, wakeAt: number): Records => ({
-  run: {
-    uuid: RUN_ID,
-    name: "Pipeline",
-    status: "created",
-    metadata: { current_step: null },
-    input: "{\"n\":1}",
-    idempotency_key: null,
-    revision: 1,
-    wake_at: wakeAt,
-    lease_owner: null,
-    lease_expires_at: null,
-    pending_signals: 0,
-    error: null,
-    created_at: createdAt,
-    updated_at: createdAt,
-    ended_at: null
-  },
-  steps: names.map((name, position) => ({
-    uuid: `${RUN_ID}/step-${position}`,
-    name,
-    pipeline_uuid: RUN_ID,
-    position,
-    status: "created",
-    metadata: {},
-    attempt: 1,
-    state: null,
-    output: null,
-    error: null,
-    created_at: createdAt,
-    updated_at: createdAt,
-    started_at: null,
-    ended_at: null
-  }))
-})
-
 const shapeOf = (names: ReadonlyArray<string>): Shape => ({ steps: names.map((name) => ({ name })) })
+
+/** a pipeline whose handlers are never called here: the driver answers for them */
+const definitionOf = (names: ReadonlyArray<string>, noStart: ReadonlyArray<boolean>, noRetry: ReadonlyArray<boolean>) => {
+  const unreachable = () => Effect.dieMessage("the driver answers for the handlers")
+  const steps = names.map((name, i) =>
+    Step.make(name, {
+      ...(noStart[i] ? {} : { state: Schema.Unknown, onStart: unreachable }),
+      output: Schema.Unknown,
+      signal: Schema.Unknown,
+      onContinue: unreachable,
+      ...(noRetry[i] ? {} : { retry: Schedule.forever })
+    })
+  )
+  return Interpreter.define(Effect.runSync(Pipeline.makeEffect("Pipeline", { input: Schema.Struct({ n: Schema.Number }) }, steps)))
+}
+
+const initialRecords = (
+  definition: Interpreter.Definition,
+  createdAt: number,
+  wakeAt: number
+): Records => {
+  const made = Interpreter.initial(
+    definition,
+    { input: { n: 1 }, wakeAt, worker: WORKER, leaseExpiresAt: null },
+    createdAt,
+    { run: RUN_ID, steps: definition.steps.map((_, position) => `${RUN_ID}/step-${position}`) }
+  )
+  if (made._tag === "Left") throw made.left
+  expect(made.right.events.map((e) => e.type)).toEqual(["created"])
+  return made.right.snapshot
+}
+
+/** the records of a new run of a pipeline of these steps */
+const recordsOf = (names: ReadonlyArray<string>, createdAt: number, wakeAt: number): Records =>
+  initialRecords(definitionOf(names, [], []), createdAt, wakeAt)
 
 const isTerminal = (status: Run.Status) => status === "finished" || status === "failed" || status === "cancelled"
 
@@ -126,7 +118,8 @@ type Advance =
   | { readonly _tag: "Early" }
   | { readonly _tag: "By"; readonly millis: number }
 
-type Operator = "none" | "cancel" | "retry"
+/** what an operator does between two ticks; a signal goes to the step at `signal % steps` */
+type Operator = "none" | "cancel" | "retry" | { readonly signal: number; readonly payload: number }
 
 interface Between {
   readonly advance: Advance
@@ -135,6 +128,10 @@ interface Between {
 
 interface Plan {
   readonly names: ReadonlyArray<string>
+  /** steps without `onStart` (they start with no state, and `onContinue` is called at once) */
+  readonly noStart: ReadonlyArray<boolean>
+  /** steps without a retry schedule (a failed call fails the step, no `PlanRetry`) */
+  readonly noRetry: ReadonlyArray<boolean>
   readonly createdAt: number
   readonly firstWake: number
   readonly waitMillis: number
@@ -196,13 +193,21 @@ const advance: fc.Arbitrary<Advance> = fc.oneof(
 )
 
 const stepNames = fc.uniqueArray(
-  fc.oneof(fc.string({ minLength: 1, maxLength: 6 }), fc.constantFrom("Generation", "Transfer", "Notify")),
+  fc.oneof(
+    fc.string({ minLength: 1, maxLength: 6 }).filter((s) => s.trim() !== ""),
+    fc.constantFrom("Generation", "Transfer", "Notify")
+  ),
   { minLength: 1, maxLength: 6 }
 )
 
 const plan = (w: Weights, operators: fc.Arbitrary<Operator>): fc.Arbitrary<Plan> =>
   fc.record({
     names: stepNames,
+    noStart: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
+    noRetry: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), {
+      minLength: 6,
+      maxLength: 6
+    }),
     createdAt: fc.integer({ min: 0, max: 2_000_000_000_000 }),
     firstWake: fc.integer({ min: 0, max: 10_000 }),
     waitMillis: fc.constantFrom(0, 0, 1_000),
@@ -210,226 +215,6 @@ const plan = (w: Weights, operators: fc.Arbitrary<Operator>): fc.Arbitrary<Plan>
     continues: fc.array(continueOutcome(w), { maxLength: 30 }),
     between: fc.array(fc.record({ advance, operator: operators }), { maxLength: 40 })
   })
-
-// -----------------------------------------------------------------------------
-// the simulation
-// -----------------------------------------------------------------------------
-
-interface Stats {
-  runs: number
-  finished: number
-  failed: number
-  cancelled: number
-  operatorCancels: number
-  operatorRetries: number
-  retriedToCreated: number
-  retriedToPending: number
-  handlerRetries: number
-  crashes: number
-  sleeps: number
-  restartsAfterCrash: number
-  maxSteps: number
-}
-
-const newStats = (): Stats => ({
-  runs: 0,
-  finished: 0,
-  failed: 0,
-  cancelled: 0,
-  operatorCancels: 0,
-  operatorRetries: 0,
-  retriedToCreated: 0,
-  retriedToPending: 0,
-  handlerRetries: 0,
-  crashes: 0,
-  sleeps: 0,
-  restartsAfterCrash: 0,
-  maxSteps: 0
-})
-
-type Transition =
-  | { readonly _tag: "started"; readonly index: number; readonly state: string | null }
-  | { readonly _tag: "continued"; readonly index: number; readonly answer: Interpreter.Answer }
-  | { readonly _tag: "handlerFailed"; readonly index: number; readonly error: Run.ErrorInfo; readonly retryAt: number | undefined }
-  | { readonly _tag: "finalize"; readonly status: Run.TerminalStatus; readonly index: number }
-  | { readonly _tag: "cancelRun"; readonly reason: string }
-
-const newEvents = (prev: Interpreter.Draft, next: Interpreter.Draft) => next.events.slice(prev.events.length)
-
-/** the checks of one transition made by the interpreter (not by an operator retry) */
-const checkTransition = (
-  prev: Interpreter.Draft,
-  next: Interpreter.Draft,
-  t: Transition,
-  now: number
-): void => {
-  // terminal runs never change: nothing is applied to them
-  expect(isTerminal(prev.run.status)).toBe(false)
-  // the history grows, in order, with events of this run written now by this worker
-  expect(next.events.length).toBeGreaterThan(prev.events.length)
-  expect(next.events.slice(0, prev.events.length)).toEqual(prev.events)
-  for (const e of newEvents(prev, next)) {
-    expect(e.run_uuid).toBe(RUN_ID)
-    expect(e.at).toBe(now)
-    expect(e.worker).toBe(WORKER)
-  }
-  // the run's identity never changes
-  expect(next.run.uuid).toBe(prev.run.uuid)
-  expect(next.run.name).toBe(prev.run.name)
-  expect(next.run.input).toBe(prev.run.input)
-  expect(next.run.created_at).toBe(prev.run.created_at)
-  expect(next.run.updated_at).toBe(now)
-  expect(next.steps.length).toBe(prev.steps.length)
-  // steps move forward only; at most one step record changes per transition
-  let changedSteps = 0
-  for (let i = 0; i < prev.steps.length; i++) {
-    const a = prev.steps[i]
-    const b = next.steps[i]
-    expect(allowed[a.status]).toContain(b.status)
-    if (a.status !== "created") expect(b.status).not.toBe("created")
-    if (isTerminal(a.status)) expect(b).toEqual(a)
-    expect([b.uuid, b.name, b.pipeline_uuid, b.position, b.created_at]).toEqual([
-      a.uuid,
-      a.name,
-      a.pipeline_uuid,
-      a.position,
-      a.created_at
-    ])
-    if (a !== b) {
-      changedSteps++
-      expect(next.changed).toContain(i)
-    }
-  }
-  expect(changedSteps).toBeLessThanOrEqual(1)
-  // the pipeline is sequential
-  expect(pattern(next.steps)).toMatch(SEQUENTIAL)
-  expect(next.steps.filter((s) => s.status === "pending").length).toBeLessThanOrEqual(1)
-  // the run's status agrees with its steps
-  if (next.run.status === "finished") expect(next.steps.every((s) => s.status === "finished")).toBe(true)
-  if (next.run.status === "failed") expect(next.steps.some((s) => s.status === "failed")).toBe(true)
-  if (next.run.status === "cancelled") expect(next.steps.some((s) => s.status === "cancelled")).toBe(true)
-
-  const types = newEvents(prev, next).map((e) => e.type)
-  switch (t._tag) {
-    case "started": {
-      const a = prev.steps[t.index]
-      const b = next.steps[t.index]
-      expect(a.status).toBe("created")
-      expect(b.status).toBe("pending")
-      expect(b.state).toBe(t.state)
-      expect(b.started_at).toBe(now)
-      expect(b.error).toBeNull()
-      // a successful call resets the retry budget
-      expect(b.attempt).toBe(1)
-      expect(next.run.status).toBe("pending")
-      expect(next.run.metadata.current_step).toBe(b.name)
-      expect(types).toEqual(["started"])
-      expect(newEvents(prev, next)[0].step).toBe(b.name)
-      break
-    }
-    case "continued": {
-      const a = prev.steps[t.index]
-      const b = next.steps[t.index]
-      expect(a.status).toBe("pending")
-      const before = typeof a.metadata.continuations === "number" ? a.metadata.continuations : 0
-      expect(b.metadata.continuations).toBe(before + 1)
-      expect(b.started_at).toBe(a.started_at)
-      // a finish or a wait resets the retry budget (retries count consecutive failures)
-      expect(b.attempt).toBe(t.answer._tag === "Finish" || t.answer._tag === "Wait" ? 1 : a.attempt)
-      if (t.answer._tag === "Wait") expect(b.error).toBeNull()
-      expect(types[0]).toBe("continued")
-      switch (t.answer._tag) {
-        case "Finish":
-          expect(b.status).toBe("finished")
-          expect(b.output).toBe(t.answer.output)
-          expect(b.state).toBe(a.state)
-          expect(b.ended_at).toBe(now)
-          expect(b.error).toBeNull()
-          // the run stays due: the next step starts in the same tick
-          expect(next.run.wake_at).toBe(prev.run.wake_at)
-          expect(next.run.wake_at).toBeLessThanOrEqual(now)
-          expect(types).toEqual(["continued", "finished"])
-          break
-        case "Wait":
-          expect(b.status).toBe("pending")
-          expect(b.state).toBe(t.answer.state === undefined ? a.state : t.answer.state)
-          expect(b.output).toBe(a.output)
-          expect(b.ended_at).toBeNull()
-          expect(next.run.wake_at).toBe(t.answer.wakeAt)
-          expect(types).toEqual(["continued", "waited"])
-          break
-        case "Fail":
-          expect(b.status).toBe("failed")
-          expect(b.error).toEqual(t.answer.error)
-          expect(b.ended_at).toBe(now)
-          expect(types).toEqual(["continued", "failed"])
-          break
-        case "Cancel":
-          expect(b.status).toBe("cancelled")
-          expect(b.error?.message).toBe(t.answer.reason)
-          expect(b.ended_at).toBe(now)
-          expect(types).toEqual(["continued", "cancelled"])
-          break
-      }
-      break
-    }
-    case "handlerFailed": {
-      const a = prev.steps[t.index]
-      const b = next.steps[t.index]
-      expect(b.error).toEqual(t.error)
-      expect(b.state).toBe(a.state)
-      if (t.retryAt !== undefined) {
-        // a durable retry: same status, one more attempt, the run sleeps until retryAt
-        expect(b.status).toBe(a.status)
-        expect(b.attempt).toBe(a.attempt + 1)
-        expect(next.run.wake_at).toBe(t.retryAt)
-        expect(next.run.status).toBe("pending")
-        expect(next.run.metadata.current_step).toBe(b.name)
-        expect(types).toEqual(["retried"])
-      } else {
-        expect(b.status).toBe("failed")
-        expect(b.attempt).toBe(a.attempt)
-        expect(b.ended_at).toBe(now)
-        expect(types).toEqual(["failed"])
-      }
-      break
-    }
-    case "finalize": {
-      expect(next.steps).toEqual(prev.steps)
-      expect(next.run.status).toBe(t.status)
-      expect(next.run.ended_at).toBe(now)
-      expect(next.run.metadata.current_step).toBe(next.steps[t.index].name)
-      if (t.status === "finished") {
-        expect(next.run.error).toBeNull()
-      } else {
-        // the run takes the error (or cancel reason) of its ended step
-        expect(next.steps[t.index].status).toBe(t.status)
-        expect(next.run.error).not.toBeNull()
-        expect(next.run.error).toEqual(next.steps[t.index].error)
-      }
-      expect(types).toEqual([t.status])
-      expect(newEvents(prev, next)[0].step).toBeNull()
-      break
-    }
-    case "cancelRun": {
-      const open = firstOpen(prev.steps)
-      expect(next.run.status).toBe("cancelled")
-      expect(next.run.error?.message).toBe(t.reason)
-      expect(next.run.ended_at).toBe(now)
-      expect(next.run.lease_owner).toBeNull()
-      if (open >= 0) {
-        expect(next.steps[open].status).toBe("cancelled")
-        expect(next.steps[open].error?.message).toBe(t.reason)
-        expect(types).toEqual(["cancelled", "cancelled"])
-      } else {
-        expect(types).toEqual(["cancelled"])
-      }
-      // later steps stay created
-      for (let i = open + 1; open >= 0 && i < next.steps.length; i++) expect(next.steps[i].status).toBe("created")
-      break
-    }
-  }
-}
 
 /** what a repository holds after a commit must satisfy */
 const checkCommitted = (shape: Shape, records: Records, committedStarts: ReadonlySet<number>): void => {
@@ -497,9 +282,64 @@ const checkCommitted = (shape: Shape, records: Records, committedStarts: Readonl
   }
 }
 
+// -----------------------------------------------------------------------------
+// the driver: the runtime's part, played against the real transition
+// -----------------------------------------------------------------------------
+
+interface Stats {
+  runs: number
+  finished: number
+  failed: number
+  cancelled: number
+  operatorCancels: number
+  operatorRetries: number
+  retriedToCreated: number
+  retriedToPending: number
+  handlerRetries: number
+  plannedRetries: number
+  failuresWithoutSchedule: number
+  startsWithoutOnStart: number
+  crashes: number
+  takeovers: number
+  sleeps: number
+  releases: number
+  restartsAfterCrash: number
+  signals: number
+  signalsDelivered: number
+  signalsRefused: number
+  maxSteps: number
+}
+
+const newStats = (): Stats => ({
+  runs: 0,
+  finished: 0,
+  failed: 0,
+  cancelled: 0,
+  operatorCancels: 0,
+  operatorRetries: 0,
+  retriedToCreated: 0,
+  retriedToPending: 0,
+  handlerRetries: 0,
+  plannedRetries: 0,
+  failuresWithoutSchedule: 0,
+  startsWithoutOnStart: 0,
+  crashes: 0,
+  takeovers: 0,
+  sleeps: 0,
+  releases: 0,
+  restartsAfterCrash: 0,
+  signals: 0,
+  signalsDelivered: 0,
+  signalsRefused: 0,
+  maxSteps: 0
+})
+
 interface Simulation {
+  readonly definition: Interpreter.Definition
   readonly shape: Shape
+  /** the records as stored, and the signals stored and not yet handed to a step */
   records: Records
+  signals: Array<Run.SignalRecord>
   now: number
   readonly committedStarts: Set<number>
   readonly history: Array<Run.HistoryEvent>
@@ -508,198 +348,413 @@ interface Simulation {
   readonly waitMillis: number
   readonly stats: Stats
   crashedLastTick: boolean
+  /** the retry delay that the script gave with the failure the driver answered last */
+  retryIn: number | undefined
+  signalCount: number
 }
 
-/** decide, with the checks that every decision must pass */
-const checkedDecide = (sim: Simulation, d: Interpreter.Draft, now: number): Interpreter.Decision => {
-  const frozen = JSON.stringify({ run: d.run, steps: d.steps })
-  const decision = Interpreter.decide(sim.shape, d, now)
-  // pure: the same inputs (copies of them) give the same decision, and the inputs are not touched
-  expect(Interpreter.decide(shapeOf(sim.shape.steps.map((s) => s.name)), structuredClone({ run: d.run, steps: d.steps }), now))
-    .toEqual(decision)
-  expect(JSON.stringify({ run: d.run, steps: d.steps })).toBe(frozen)
+type Observation =
+  | { readonly _tag: "start"; readonly step: number; readonly outcome: StartOutcome | undefined }
+  | { readonly _tag: "continue"; readonly step: number; readonly outcome: ContinueOutcome; readonly wakeAt: number }
+  | { readonly _tag: "other" }
 
-  const { run, steps } = d
-  const anyFailed = steps.findIndex((s) => s.status === "failed")
-  const anyCancelled = steps.findIndex((s) => s.status === "cancelled")
-  const allFinished = steps.every((s) => s.status === "finished")
-  if (isTerminal(run.status)) {
-    expect(decision).toEqual({ _tag: "Done" })
-  } else if (anyFailed >= 0) {
-    expect(decision).toEqual({ _tag: "Finalize", status: "failed", index: anyFailed })
-  } else if (anyCancelled >= 0) {
-    expect(decision).toEqual({ _tag: "Finalize", status: "cancelled", index: anyCancelled })
-  } else if (allFinished) {
-    expect(decision).toEqual({ _tag: "Finalize", status: "finished", index: steps.length - 1 })
-  } else if (run.wake_at > now) {
-    expect(decision).toEqual({ _tag: "Sleep", until: run.wake_at })
-  } else {
-    const open = firstOpen(steps)
-    expect(decision).toEqual({ _tag: steps[open].status === "created" ? "Start" : "Continue", index: open })
-  }
-  if (decision._tag === "Start") {
-    // once a step's start is committed, decide never asks to start it again
-    expect(sim.committedStarts.has(decision.index)).toBe(false)
-    expect(steps[decision.index].started_at).toBeNull()
-    for (let i = 0; i < decision.index; i++) expect(steps[i].status).toBe("finished")
-  }
-  if (decision._tag === "Continue") {
-    expect(steps[decision.index].status).toBe("pending")
-    for (let i = 0; i < decision.index; i++) expect(steps[i].status).toBe("finished")
-  }
-  return decision
+const produced = (prev: Interpreter.Tick, next: Interpreter.Transition): Array<Run.HistoryEvent> => {
+  const committed = next.commands.flatMap((c) => (c._tag === "Commit" ? c.commit.events : []))
+  return [...committed, ...next.tick.draft.events].slice(prev.draft.events.length)
 }
 
-/** write a draft as a repository does: the run, and the steps listed in `changed` */
-const commit = (sim: Simulation, d: Interpreter.Draft): void => {
-  const base = sim.records
-  for (let i = 0; i < d.steps.length; i++) {
-    if (JSON.stringify(d.steps[i]) !== JSON.stringify(base.steps[i])) expect(d.changed).toContain(i)
-  }
-  const steps = base.steps.slice()
-  for (const i of d.changed) steps[i] = d.steps[i]
-  expect(steps).toEqual(d.steps)
-  // a draft with changes always has events to record them
-  expect(Interpreter.hasChanges(d)).toBe(true)
-  for (let i = 0; i < steps.length; i++) {
-    // the result of onStart is committed (the step may even have finished in the same tick)
-    if (base.steps[i].started_at === null && steps[i].started_at !== null) sim.committedStarts.add(i)
-  }
-  sim.records = { run: { ...d.run, revision: base.run.revision + 1 }, steps }
-  sim.history.push(...d.events)
-  checkCommitted(sim.shape, sim.records, sim.committedStarts)
-}
+const tags = (t: Interpreter.Transition) => t.commands.map((c) => c._tag)
 
-const apply = (d: Interpreter.Draft, t: Transition, now: number): Interpreter.Draft => {
-  const actor = actorAt(now)
-  let next: Interpreter.Draft
-  switch (t._tag) {
-    case "started":
-      next = Interpreter.started(d, t.index, t.state, actor)
-      break
-    case "continued":
-      next = Interpreter.continued(d, t.index, t.answer, actor)
-      break
-    case "handlerFailed":
-      next = Interpreter.handlerFailed(
-        d,
-        t.index,
-        d.steps[t.index].status === "created" ? "onStart" : "onContinue",
-        t.error,
-        t.retryAt,
-        actor
-      )
-      break
-    case "finalize":
-      next = Interpreter.finalize(d, t.status, t.index, actor)
-      break
-    case "cancelRun":
-      next = Interpreter.cancelRun(d, t.reason, actor)
-      break
+/**
+ * `transition`, with the checks that every transition must pass: pure, the tick given untouched,
+ * steps that only move forward, one sequential pipeline, events of this run written now by this
+ * worker, and what each observation must do to its step
+ */
+const step = (
+  sim: Simulation,
+  prev: Interpreter.Tick,
+  event: Interpreter.Event,
+  observed: Observation = { _tag: "other" }
+): Interpreter.Transition => {
+  const now = sim.now
+  const frozen = JSON.stringify(prev)
+  const next = Interpreter.transition(sim.definition, prev, event, now)
+  // pure: the same inputs give the same transition, and the inputs are not touched
+  expect(Interpreter.transition(sim.definition, prev, event, now)).toEqual(next)
+  expect(JSON.stringify(prev)).toBe(frozen)
+
+  const events = produced(prev, next)
+  for (const e of events) {
+    expect(e.run_uuid).toBe(RUN_ID)
+    expect(e.at).toBe(now)
+    expect(e.worker).toBe(WORKER)
   }
-  // transitions return new values and leave their input alone
-  expect(next).not.toBe(d)
-  checkTransition(d, next, t, now)
+  const a = prev.draft
+  const b = next.tick.draft
+  expect(b.run.uuid).toBe(a.run.uuid)
+  expect(b.run.input).toBe(a.run.input)
+  expect(b.run.created_at).toBe(a.run.created_at)
+  expect(b.steps.length).toBe(a.steps.length)
+  if (event._tag !== "CancelAsked" && event._tag !== "RetryAsked") {
+    for (let i = 0; i < a.steps.length; i++) {
+      expect(allowed[a.steps[i].status]).toContain(b.steps[i].status)
+      if (isTerminal(a.steps[i].status)) expect(b.steps[i]).toEqual(a.steps[i])
+      expect([b.steps[i].uuid, b.steps[i].name, b.steps[i].position]).toEqual([
+        a.steps[i].uuid,
+        a.steps[i].name,
+        a.steps[i].position
+      ])
+    }
+  }
+  expect(pattern(b.steps)).toMatch(SEQUENTIAL)
+  // a sequence of steps: at most one handler call in flight, and at most one call asked for
+  expect(next.tick.calls.length).toBeLessThanOrEqual(1)
+  expect(next.commands.filter((c) => c._tag === "Call").length).toBeLessThanOrEqual(1)
+  // nothing follows the end
+  const end = next.commands.findIndex((c) => c._tag === "Done" || c._tag === "Reject")
+  if (end >= 0) {
+    expect(end).toBe(next.commands.length - 1)
+    expect(next.tick.stage).toBe("done")
+  }
+  if (next.tick.stage === "done") expect(end).toBeGreaterThanOrEqual(0)
+  const types = events.map((e) => e.type)
+  // a run event (the end of the run) comes last, and only once
+  const runEvents = events.filter((e) => e.step === null && e.type !== "lease_lost")
+  expect(runEvents.length).toBeLessThanOrEqual(1)
+  if (runEvents.length === 1) expect(events[events.length - 1]).toBe(runEvents[0])
+
+  switch (event._tag) {
+    case "Committed":
+      expect(events).toEqual([])
+      expect(b.steps).toBe(a.steps)
+      break
+    case "Returned":
+    case "Failed":
+    case "RetryPlanned": {
+      const i = event.step
+      const before = a.steps[i]
+      const after = b.steps[i]
+      if (observed._tag === "start") {
+        expect(before.status).toBe("created")
+        const o = observed.outcome
+        if (o === undefined || o._tag === "Ok") {
+          // started, and onContinue is asked for at once, in the same tick
+          expect(after.status).toBe("pending")
+          expect(after.started_at).toBe(now)
+          expect(after.attempt).toBe(1)
+          expect(after.error).toBeNull()
+          expect(after.state).toBe(o === undefined ? null : o.state)
+          expect(types).toEqual(["started"])
+          expect(tags(next)).toEqual(["Call"])
+          const call = next.commands[0] as Extract<Interpreter.Command, { _tag: "Call" }>
+          expect([call.step, call.handler]).toEqual([i, "onContinue"])
+        }
+      }
+      if (observed._tag === "continue" && event._tag === "Returned") {
+        expect(before.status).toBe("pending")
+        const continuations = typeof before.metadata.continuations === "number" ? before.metadata.continuations : 0
+        expect(after.metadata.continuations).toBe(continuations + 1)
+        expect(after.started_at).toBe(before.started_at)
+        const o = observed.outcome
+        switch (o._tag) {
+          case "Finish":
+            expect(after.status).toBe("finished")
+            expect(after.output).toBe(o.output)
+            expect(after.state).toBe(before.state)
+            expect(after.attempt).toBe(1)
+            expect(types.slice(0, 2)).toEqual(["continued", "finished"])
+            break
+          case "Wait":
+            expect(after.status).toBe("pending")
+            // a step without a state schema stores none
+            expect(after.state).toBe(
+              sim.definition.steps[i].step.state === undefined ? null : o.state === undefined ? before.state : o.state
+            )
+            expect(after.attempt).toBe(1)
+            expect(after.error).toBeNull()
+            expect(b.run.wake_at).toBe(observed.wakeAt)
+            expect(types).toEqual(["continued", "waited"])
+            // a wait ends the tick: its last commit releases the lease
+            expect(next.commands).toMatchObject([{ _tag: "Commit", lease: "release" }])
+            break
+          case "Fail":
+            expect(after.status).toBe("failed")
+            expect(after.error?.message).toBe(o.reason)
+            expect(types).toEqual(["continued", "failed", "failed"])
+            break
+          case "Cancel":
+            expect(after.status).toBe("cancelled")
+            expect(after.error?.message).toBe(o.reason)
+            expect(types).toEqual(["continued", "cancelled", "cancelled"])
+            break
+        }
+      }
+      if (event._tag === "Failed") {
+        if (sim.definition.steps[i].step.retry === undefined) {
+          sim.stats.failuresWithoutSchedule++
+          expect(after.status).toBe("failed")
+          expect(types).toEqual(["failed", "failed"])
+        } else {
+          // the retry is planned with the step's schedule, for this attempt, from now
+          expect(events).toEqual([])
+          expect(next.commands).toEqual([{
+            _tag: "PlanRetry",
+            step: i,
+            handler: event.handler,
+            attempt: before.attempt,
+            cause: event.cause,
+            now
+          }])
+        }
+      }
+      if (event._tag === "RetryPlanned") {
+        expect(after.error?.message).toBe(`${event.handler} failed`)
+        expect(after.state).toBe(before.state)
+        if (event.at !== undefined) {
+          // a durable retry: same status, one more attempt, the run sleeps until then
+          expect(after.status).toBe(before.status)
+          expect(after.attempt).toBe(before.attempt + 1)
+          expect(b.run.wake_at).toBe(event.at)
+          expect(b.run.status).toBe("pending")
+          expect(types).toEqual(["retried"])
+          expect(next.commands).toMatchObject([{ _tag: "Commit", lease: "release" }])
+        } else {
+          expect(after.status).toBe("failed")
+          expect(after.attempt).toBe(before.attempt)
+          expect(types).toEqual(["failed", "failed"])
+        }
+      }
+      break
+    }
+  }
   return next
 }
 
-const defaultStart: StartOutcome = { _tag: "Ok", state: "{\"default\":true}", took: 1 }
-const defaultContinue: ContinueOutcome = { _tag: "Finish", output: "\"done\"", took: 1 }
-
-/** one tick of a claimed run, as `tickClaimed` runs it */
-const tick = (sim: Simulation): void => {
-  let d = Interpreter.draft(sim.records)
-  sim.crashedLastTick = false
-  loop: while (true) {
-    const now = sim.now
-    const decision = checkedDecide(sim, d, now)
-    switch (decision._tag) {
-      case "Mismatch":
-        throw new Error(`unexpected mismatch: ${decision.detail}`)
-      case "Sleep":
-        sim.stats.sleeps++
-        break loop
-      case "Done":
-        break loop
-      case "Finalize":
-        d = apply(d, { _tag: "finalize", status: decision.status, index: decision.index }, now)
-        break loop
-    }
-    // what earlier steps did is committed before a handler runs
-    if (Interpreter.hasChanges(d)) {
-      commit(sim, d)
-      d = Interpreter.draft(sim.records)
-    }
-    const index = decision.index
-    if (decision._tag === "Start") {
-      const outcome = sim.starts.shift() ?? defaultStart
-      sim.now += outcome.took
-      if (outcome._tag === "Crash") {
-        sim.stats.crashes++
-        sim.crashedLastTick = true
-        return
-      }
-      if (outcome._tag === "Error") {
-        const retryAt = outcome.retryIn === undefined ? undefined : sim.now + outcome.retryIn
-        if (retryAt !== undefined) sim.stats.handlerRetries++
-        d = apply(d, { _tag: "handlerFailed", index, error: errorInfo("onStart failed"), retryAt }, sim.now)
-        if (retryAt !== undefined) break loop
-        continue loop
-      }
-      d = apply(d, { _tag: "started", index, state: outcome.state }, sim.now)
-    }
-    // onContinue, right after onStart or for a pending step
-    const outcome = sim.continues.shift() ?? defaultContinue
-    sim.now += outcome.took
-    const answered = sim.now
-    switch (outcome._tag) {
-      case "Crash":
-        sim.stats.crashes++
-        sim.crashedLastTick = true
-        return
-      case "Error": {
-        const retryAt = outcome.retryIn === undefined ? undefined : answered + outcome.retryIn
-        if (retryAt !== undefined) sim.stats.handlerRetries++
-        d = apply(d, { _tag: "handlerFailed", index, error: errorInfo("onContinue failed"), retryAt }, answered)
-        if (retryAt !== undefined) break loop
-        continue loop
-      }
-      case "Finish":
-        d = apply(d, { _tag: "continued", index, answer: { _tag: "Finish", output: outcome.output } }, answered)
-        continue loop
-      case "Fail":
-        d = apply(
-          d,
-          { _tag: "continued", index, answer: { _tag: "Fail", error: { message: outcome.reason, pretty: null, cause: null } } },
-          answered
-        )
-        continue loop
-      case "Cancel":
-        d = apply(d, { _tag: "continued", index, answer: { _tag: "Cancel", reason: outcome.reason } }, answered)
-        continue loop
-      case "Wait": {
-        const wakeAt = outcome.kind._tag === "Plain"
-          ? answered + sim.waitMillis
-          : outcome.kind._tag === "After"
-          ? answered + outcome.kind.millis
-          : answered - outcome.kind.millis
-        d = apply(d, { _tag: "continued", index, answer: { _tag: "Wait", state: outcome.state, wakeAt } }, answered)
-        break loop
-      }
-    }
+/** write a commit as a repository does: guarded by its revision, the run, the steps it lists */
+const commit = (sim: Simulation, command: Extract<Interpreter.Command, { _tag: "Commit" }>): Run.Commit => {
+  const c = command.commit
+  const stored = sim.records
+  expect(c.expectedRevision).toBe(stored.run.revision)
+  expect(c.run.revision).toBe(stored.run.revision + 1)
+  expect(c.previous).toEqual(stored.run)
+  const run: Run.RunRecord = command.lease === "keep" ? c.run : {
+    ...c.run,
+    lease_owner: command.lease === "release" ? null : WORKER,
+    lease_expires_at: command.lease === "release" ? null : sim.now + 30_000
   }
-  if (Interpreter.hasChanges(d)) commit(sim, d)
+  const steps = stored.steps.slice()
+  for (const s of c.steps) steps[s.position] = s
+  for (const e of c.events) {
+    if (e.type === "started" && e.step !== null) sim.committedStarts.add(sim.shape.steps.findIndex((s) => s.name === e.step))
+  }
+  for (const id of c.consumedSignals) {
+    const at = sim.signals.findIndex((s) => s.id === id)
+    expect(at).toBeGreaterThanOrEqual(0)
+    sim.signals.splice(at, 1)
+    sim.stats.signalsDelivered++
+  }
+  // no signal arrives during a tick here: the drafted count is the stored one
+  expect(run.pending_signals).toBe(stored.run.pending_signals)
+  sim.records = { run: { ...run, pending_signals: stored.run.pending_signals - c.consumedSignals.length }, steps }
+  sim.history.push(...c.events)
+  checkCommitted(sim.shape, sim.records, sim.committedStarts)
+  return { ...c, run }
+}
+
+const startValue = (o: StartOutcome & { _tag: "Ok" }) => (o.state === null ? undefined : JSON.parse(o.state))
+
+const continueValue = (sim: Simulation, o: ContinueOutcome): { readonly value: unknown; readonly wakeAt: number } => {
+  switch (o._tag) {
+    case "Finish":
+      return { value: Step.finish(o.output === null ? undefined : JSON.parse(o.output)), wakeAt: 0 }
+    case "Wait": {
+      const state = o.state === undefined ? {} : { state: o.state === null ? undefined : JSON.parse(o.state) }
+      switch (o.kind._tag) {
+        case "Plain":
+          return { value: Step.wait(state), wakeAt: sim.now + sim.waitMillis }
+        case "After":
+          return { value: Step.wait({ ...state, after: o.kind.millis }), wakeAt: sim.now + o.kind.millis }
+        case "Past":
+          return { value: Step.wait({ ...state, until: new Date(sim.now - o.kind.millis) }), wakeAt: sim.now - o.kind.millis }
+      }
+    }
+    // falls through: every kind returns
+    case "Fail":
+      return { value: Step.fail(o.reason), wakeAt: 0 }
+    case "Cancel":
+      return { value: Step.cancel(o.reason), wakeAt: 0 }
+    default:
+      throw new Error(`not an answer: ${o._tag}`)
+  }
+}
+
+/** one tick; a take-over of a crashed worker's lease is recorded with the tick's first write */
+const tick = (sim: Simulation): void => {
+  const tookOver = sim.crashedLastTick
+  const written = sim.history.length
+  const terminal = isTerminal(sim.records.run.status)
+  tickBody(sim, tookOver)
+  const mine = sim.history.slice(written)
+  expect(mine.filter((e) => e.type === "lease_lost").length).toBe(tookOver && !terminal && mine.length > 0 ? 1 : 0)
+  if (tookOver && mine.length > 0 && !terminal) {
+    expect(mine[0]).toMatchObject({ type: "lease_lost", step: null, data: { previousOwner: OTHER } })
+  }
+}
+
+/** one tick, as the runtime carries it out; returns early where the worker "crashes" */
+const tickBody = (sim: Simulation, tookOver: boolean): void => {
+  const stored = sim.records
+  sim.crashedLastTick = false
+  if (tookOver) sim.stats.takeovers++
+  let t = step(sim, Interpreter.load({ ...stored, signals: sim.signals.slice() }, WORKER), {
+    _tag: "Claimed",
+    previousOwner: tookOver ? OTHER : null,
+    waitMillis: sim.waitMillis
+  })
+  const queue = t.commands.slice()
+  let committedThisTick = false
+  while (true) {
+    const command = queue.shift()!
+    expect(command).toBeDefined()
+    let event: Interpreter.Event
+    let observed: Observation = { _tag: "other" }
+    switch (command!._tag) {
+      case "Done":
+        expect(queue).toEqual([])
+        expect(command.status).toBe(sim.records.run.status)
+        // everything the tick did is stored
+        expect(sim.records.steps).toEqual(t.tick.draft.steps)
+        if (isTerminal(stored.run.status)) expect(sim.records).toBe(stored)
+        return
+      case "Reject":
+        throw new Error(`the tick was refused: ${command.error.message}`)
+      case "Release":
+        // nothing changed: the lease is handed back without a write
+        expect(committedThisTick).toBe(false)
+        expect(sim.records).toBe(stored)
+        if (!isTerminal(stored.run.status)) {
+          expect(stored.run.wake_at).toBeGreaterThan(sim.now)
+          sim.stats.sleeps++
+        }
+        sim.stats.releases++
+        continue
+      case "Wake":
+        expect(command.at).toBe(sim.records.run.wake_at)
+        expect(isTerminal(sim.records.run.status)).toBe(false)
+        continue
+      case "Signal":
+        throw new Error("a tick stores no signal")
+      case "Commit":
+        committedThisTick = true
+        event = { _tag: "Committed", commit: commit(sim, command) }
+        break
+      case "PlanRetry": {
+        expect(sim.definition.steps[command.step].step.retry).toBeDefined()
+        expect(command.attempt).toBe(t.tick.draft.steps[command.step].attempt)
+        const at = sim.retryIn === undefined ? undefined : command.now + sim.retryIn
+        if (at !== undefined) sim.stats.handlerRetries++
+        sim.stats.plannedRetries++
+        event = { _tag: "RetryPlanned", step: command.step, handler: command.handler, at, cause: command.cause }
+        break
+      }
+      case "Call": {
+        const i = command.step
+        const record = t.tick.draft.steps[i]
+        const ctx = command.context
+        expect([ctx.runId, ctx.stepRunId, ctx.step, ctx.attempt]).toEqual([RUN_ID, record.uuid, record.name, record.attempt])
+        expect(ctx.input).toEqual({ n: 1 })
+        // every step before it has finished
+        for (let j = 0; j < i; j++) expect(t.tick.draft.steps[j].status).toBe("finished")
+        if (command.handler === "onStart") {
+          expect(record.status).toBe("created")
+          // once a step's start is committed, it is never started again
+          expect(sim.committedStarts.has(i)).toBe(false)
+          // what earlier steps did is committed before a step's handlers run
+          expect(Interpreter.hasChanges(t.tick.draft)).toBe(false)
+          expect(sim.records.steps).toEqual(t.tick.draft.steps)
+          const o = sim.starts.shift() ?? { _tag: "Ok" as const, state: null, took: 0 }
+          sim.now += o.took
+          if (o._tag === "Crash") {
+            sim.stats.crashes++
+            sim.crashedLastTick = true
+            return
+          }
+          observed = { _tag: "start", step: i, outcome: o }
+          if (o._tag === "Ok") {
+            event = { _tag: "Returned", step: i, handler: "onStart", value: startValue(o) }
+          } else {
+            sim.retryIn = o.retryIn
+            event = { _tag: "Failed", step: i, handler: "onStart", cause: Cause.fail(new Error("onStart failed")) }
+          }
+        } else {
+          expect(record.status).toBe("pending")
+          // a step without onStart is started (with no state) and continued at once
+          if (sim.definition.steps[i].step.onStart === undefined && !sim.committedStarts.has(i)) {
+            expect(record.state).toBeNull()
+            sim.stats.startsWithoutOnStart++
+          }
+          const c = ctx as Step.ContinueContext<unknown, {}, unknown, unknown>
+          expect(c.state).toEqual(record.state === null ? undefined : JSON.parse(record.state))
+          expect(c.continuations).toBe(typeof record.metadata.continuations === "number" ? record.metadata.continuations : 0)
+          // the signals stored for this step, in order, are handed to it
+          const mine = t.tick.signals.filter((s) => s.step === record.name)
+          expect(c.signals).toEqual(mine.map((s) => JSON.parse(s.payload)))
+          if (record.started_at === null || !sim.committedStarts.has(i)) {
+            // right after onStart, in the same tick: only that start is not committed yet
+            expect(t.tick.draft.changed).toEqual([i])
+          }
+          const o = sim.continues.shift() ?? { _tag: "Finish" as const, output: null, took: 0 }
+          sim.now += o.took
+          if (o._tag === "Crash") {
+            sim.stats.crashes++
+            sim.crashedLastTick = true
+            return
+          }
+          if (o._tag === "Error") {
+            sim.retryIn = o.retryIn
+            event = { _tag: "Failed", step: i, handler: "onContinue", cause: Cause.fail(new Error("onContinue failed")) }
+          } else {
+            const { value, wakeAt } = continueValue(sim, o)
+            observed = { _tag: "continue", step: i, outcome: o, wakeAt }
+            event = { _tag: "Returned", step: i, handler: "onContinue", value }
+          }
+        }
+        break
+      }
+    }
+    t = step(sim, t.tick, event, observed)
+    for (const c of t.commands) queue.push(c)
+  }
+}
+
+/** an operator's request on the stored run, carried out as the runtime does */
+const operate = (sim: Simulation, request: Interpreter.Event): Interpreter.Transition => {
+  let t = step(sim, Interpreter.load({ ...sim.records, signals: sim.signals.slice() }, WORKER), request)
+  const first = t.commands[0]
+  if (first._tag === "Commit") {
+    expect(first.lease).toBe("keep")
+    expect(tags(t)).toEqual(["Commit"])
+    t = step(sim, t.tick, { _tag: "Committed", commit: commit(sim, first) })
+  }
+  return t
 }
 
 /** an operator retries a failed run: checked on its own, it may send a step back to `created` */
 const operatorRetry = (sim: Simulation): void => {
   const before = sim.records
   const index = before.steps.findIndex((s) => s.status === "failed")
-  expect(before.run.status).toBe("failed")
   const now = sim.now
-  const d = Interpreter.retryRun(Interpreter.draft(before), actorAt(now))
+  const t = operate(sim, { _tag: "RetryAsked" })
+  if (before.run.status !== "failed") {
+    expect(t.commands).toMatchObject([{ _tag: "Reject", error: { _tag: "InvalidOperation", operation: "retry" } }])
+    expect(sim.records).toBe(before)
+    return
+  }
+  // the run is due at once: the workers are woken
+  expect(t.commands).toEqual([{ _tag: "Wake", at: now }, { _tag: "Done", status: "pending", ranHandlers: false }])
+  const after = sim.records
   const failed = before.steps[index]
-  const resumed = d.steps[index]
+  const resumed = after.steps[index]
   // the failed step resumes: pending when its onStart had completed, else created again
   expect(resumed.status).toBe(failed.started_at === null ? "created" : "pending")
   if (resumed.status === "created") {
@@ -709,44 +764,89 @@ const operatorRetry = (sim: Simulation): void => {
   } else {
     sim.stats.retriedToPending++
   }
-  expect(resumed.attempt).toBe(1)
-  expect(resumed.error).toBeNull()
-  expect(resumed.ended_at).toBeNull()
-  expect(resumed.state).toBe(failed.state)
-  expect(resumed.started_at).toBe(failed.started_at)
+  expect(resumed).toMatchObject({ attempt: 1, error: null, ended_at: null, state: failed.state, started_at: failed.started_at })
   expect([resumed.uuid, resumed.name]).toEqual([failed.uuid, failed.name])
   // earlier finished steps stay finished, with their outputs; later steps stay created
-  for (let i = 0; i < index; i++) {
-    expect(before.steps[i].status).toBe("finished")
-    expect(d.steps[i]).toEqual(before.steps[i])
+  for (let i = 0; i < index; i++) expect(after.steps[i]).toEqual(before.steps[i])
+  for (let i = index + 1; i < after.steps.length; i++) {
+    expect(after.steps[i]).toEqual(before.steps[i])
+    expect(after.steps[i].status).toBe("created")
   }
-  for (let i = index + 1; i < d.steps.length; i++) {
-    expect(d.steps[i]).toEqual(before.steps[i])
-    expect(d.steps[i].status).toBe("created")
-  }
-  // the run is pending again, due at once, without its error
-  expect(d.run.status).toBe("pending")
-  expect(d.run.error).toBeNull()
-  expect(d.run.ended_at).toBeNull()
-  expect(d.run.wake_at).toBe(now)
-  expect(d.run.metadata.current_step).toBe(failed.name)
-  expect(d.events.map((e) => e.type)).toEqual(["retried"])
-  expect(d.events[0]).toMatchObject({ run_uuid: RUN_ID, at: now, step: failed.name, data: { manual: true } })
-  expect(d.changed).toEqual([index])
+  expect(after.run).toMatchObject({ status: "pending", error: null, ended_at: null, wake_at: now })
+  expect(after.run.metadata.current_step).toBe(failed.name)
+  const events = sim.history.slice(-1)
+  expect(events[0]).toMatchObject({ type: "retried", run_uuid: RUN_ID, at: now, step: failed.name, data: { manual: true } })
   // and the next decision resumes that step
-  expect(Interpreter.decide(sim.shape, d, now)).toEqual({
-    _tag: resumed.status === "created" ? "Start" : "Continue",
-    index
-  })
-  commit(sim, d)
+  expect(Interpreter.decide(sim.shape, after, now)).toEqual({ _tag: resumed.status === "created" ? "Start" : "Continue", index })
   sim.stats.operatorRetries++
 }
 
 const operatorCancel = (sim: Simulation): void => {
-  const d = apply(Interpreter.draft(sim.records), { _tag: "cancelRun", reason: "stopped by an operator" }, sim.now)
-  commit(sim, d)
+  const before = sim.records
+  const t = operate(sim, { _tag: "CancelAsked", reason: "stopped by an operator" })
+  if (isTerminal(before.run.status)) {
+    expect(t.commands).toMatchObject([{ _tag: "Reject", error: { _tag: "InvalidOperation", operation: "cancel" } }])
+    expect(sim.records).toBe(before)
+    return
+  }
+  expect(t.commands).toEqual([{ _tag: "Done", status: "cancelled", ranHandlers: false }])
+  const open = firstOpen(before.steps)
+  const after = sim.records
+  expect(after.run).toMatchObject({ status: "cancelled", ended_at: sim.now, lease_owner: null })
+  expect(after.run.error?.message).toBe("stopped by an operator")
+  expect(after.steps[open].status).toBe("cancelled")
+  // later steps stay created
+  for (let i = open + 1; i < after.steps.length; i++) expect(after.steps[i].status).toBe("created")
+  expect(sim.history.slice(-2).map((e) => `${e.type}:${e.step}`)).toEqual([`cancelled:${after.steps[open].name}`, "cancelled:null"])
+  expect(Interpreter.decide(sim.shape, after, sim.now)).toEqual({ _tag: "Done" })
   sim.stats.operatorCancels++
-  expect(Interpreter.decide(sim.shape, sim.records, sim.now)).toEqual({ _tag: "Done" })
+}
+
+/** a signal for a step: stored with its event, due at once when it is for the current step */
+const operatorSignal = (sim: Simulation, target: number, payload: number): void => {
+  const before = sim.records
+  const index = target % before.steps.length
+  const name = before.steps[index].name
+  const id = `signal-${++sim.signalCount}`
+  const t = operate(sim, { _tag: "SignalAsked", step: name, payload: { n: payload }, id })
+  if (isTerminal(before.steps[index].status)) {
+    expect(t.commands).toMatchObject([{ _tag: "Reject", error: { _tag: "InvalidOperation", operation: "signal" } }])
+    sim.stats.signalsRefused++
+    return
+  }
+  const current = before.steps.findIndex((s) => !isTerminal(s.status))
+  expect(t.commands).toEqual([
+    {
+      _tag: "Signal",
+      signal: { id, run_uuid: RUN_ID, step: name, payload: JSON.stringify({ n: payload }), created_at: sim.now },
+      event: {
+        run_uuid: RUN_ID,
+        at: sim.now,
+        type: "signalled",
+        step: name,
+        attempt: before.steps[index].attempt,
+        worker: WORKER,
+        data: { signal: id, payload: { n: payload } }
+      },
+      due: index === current
+    },
+    { _tag: "Wake", at: sim.now },
+    { _tag: "Done", status: before.run.status, ranHandlers: false }
+  ])
+  // stored as a repository does: one more pending signal; one for the current step makes the run due
+  const signal = (t.commands[0] as Extract<Interpreter.Command, { _tag: "Signal" }>).signal
+  sim.signals.push(signal)
+  sim.history.push((t.commands[0] as Extract<Interpreter.Command, { _tag: "Signal" }>).event)
+  sim.records = {
+    run: {
+      ...before.run,
+      revision: before.run.revision + 1,
+      pending_signals: before.run.pending_signals + 1,
+      wake_at: index === current ? Math.min(before.run.wake_at, sim.now) : before.run.wake_at
+    },
+    steps: before.steps
+  }
+  sim.stats.signals++
 }
 
 const advanceTime = (sim: Simulation, a: Advance): void => {
@@ -765,10 +865,12 @@ const advanceTime = (sim: Simulation, a: Advance): void => {
 }
 
 const simulate = (p: Plan, stats: Stats): Simulation => {
-  const records = initialRecords(p.names, p.createdAt, p.createdAt + p.firstWake)
+  const definition = definitionOf(p.names, p.noStart, p.noRetry)
   const sim: Simulation = {
+    definition,
     shape: shapeOf(p.names),
-    records,
+    records: initialRecords(definition, p.createdAt, p.createdAt + p.firstWake),
+    signals: [],
     now: p.createdAt,
     committedStarts: new Set(),
     history: [],
@@ -776,7 +878,9 @@ const simulate = (p: Plan, stats: Stats): Simulation => {
     continues: [...p.continues],
     waitMillis: p.waitMillis,
     stats,
-    crashedLastTick: false
+    crashedLastTick: false,
+    retryIn: undefined,
+    signalCount: 0
   }
   checkCommitted(sim.shape, sim.records, sim.committedStarts)
   stats.runs++
@@ -789,12 +893,16 @@ const simulate = (p: Plan, stats: Stats): Simulation => {
     const next = between.shift()
     if (next === undefined && terminal) break
     const { advance: a, operator } = next ?? { advance: { _tag: "Due" } as const, operator: "none" as const }
-    if (operator === "cancel" && !terminal) {
+    if (operator === "cancel") {
       operatorCancel(sim)
       continue
     }
-    if (operator === "retry" && sim.records.run.status === "failed") {
+    if (operator === "retry") {
       operatorRetry(sim)
+      continue
+    }
+    if (typeof operator === "object") {
+      operatorSignal(sim, operator.signal, operator.payload)
       continue
     }
     const crashed = sim.crashedLastTick
@@ -817,8 +925,8 @@ const simulate = (p: Plan, stats: Stats): Simulation => {
   for (const t of [sim.now, sim.now + 1, sim.records.run.wake_at + 10 ** 9]) {
     expect(Interpreter.decide(sim.shape, sim.records, t)).toEqual({ _tag: "Done" })
   }
-  // the history tells the story: one created->started per committed start, the run's end last
-  const runEvents = sim.history.filter((e) => e.step === null)
+  // the history tells the story: the run's end last, every event of this run
+  const runEvents = sim.history.filter((e) => e.step === null && e.type !== "lease_lost")
   expect(runEvents[runEvents.length - 1].type).toBe(status)
   for (const e of sim.history) expect(e.run_uuid).toBe(RUN_ID)
   return sim
@@ -830,14 +938,23 @@ const simulate = (p: Plan, stats: Stats): Simulation => {
 
 const RUNS = 400
 
-describe("Interpreter (properties)", () => {
+const rarely = <A>(value: A, weight = 1) => ({ weight, arbitrary: fc.constant(value) })
+
+describe("Interpreter.transition (properties)", () => {
   it("random pipelines and handler outcomes keep the run's invariants", () => {
     const stats = newStats()
     fc.assert(
       fc.property(
         plan(
           { fail: 1, cancel: 1, error: 2, crash: 1 },
-          fc.oneof({ weight: 30, arbitrary: fc.constant("none" as const) }, { weight: 1, arbitrary: fc.constant("cancel" as const) })
+          fc.oneof(
+            rarely("none" as Operator, 30),
+            rarely("cancel" as Operator),
+            {
+              weight: 3,
+              arbitrary: fc.record({ signal: fc.nat(), payload: fc.integer() })
+            }
+          )
         ),
         (p) => {
           simulate(p, stats)
@@ -852,19 +969,26 @@ describe("Interpreter (properties)", () => {
     expect(stats.cancelled).toBeGreaterThan(0)
     expect(stats.operatorCancels).toBeGreaterThan(0)
     expect(stats.handlerRetries).toBeGreaterThan(0)
+    expect(stats.plannedRetries).toBeGreaterThan(stats.handlerRetries)
+    expect(stats.failuresWithoutSchedule).toBeGreaterThan(0)
+    expect(stats.startsWithoutOnStart).toBeGreaterThan(0)
     expect(stats.crashes).toBeGreaterThan(0)
+    expect(stats.takeovers).toBeGreaterThan(0)
     expect(stats.restartsAfterCrash).toBeGreaterThan(0)
     expect(stats.sleeps).toBeGreaterThan(0)
+    expect(stats.signals).toBeGreaterThan(0)
+    expect(stats.signalsDelivered).toBeGreaterThan(0)
+    expect(stats.signalsRefused).toBeGreaterThan(0)
     expect(stats.maxSteps).toBe(6)
   })
 
-  it("retryRun resumes a failed run from its failed step, with its attempts reset", () => {
+  it("an operator's retry resumes a failed run from its failed step, with its attempts reset", () => {
     const stats = newStats()
     fc.assert(
       fc.property(
         plan(
           { fail: 4, cancel: 0, error: 4, crash: 1 },
-          fc.oneof({ weight: 3, arbitrary: fc.constant("none" as const) }, { weight: 2, arbitrary: fc.constant("retry" as const) })
+          fc.oneof(rarely("none" as Operator, 3), rarely("retry" as Operator, 2))
         ),
         (p) => {
           simulate(p, stats)
@@ -885,7 +1009,7 @@ describe("Interpreter (properties)", () => {
         fc.integer({ min: 0, max: 10 ** 12 }),
         fc.integer({ min: -5_000, max: 5_000 }),
         (names, wakeAt, offset) => {
-          const records = initialRecords(names, 0, wakeAt)
+          const records = recordsOf(names, 0, wakeAt)
           const now = wakeAt + offset
           const first = Interpreter.decide(shapeOf(names), records, now)
           expect(Interpreter.decide(shapeOf(names), structuredClone(records), now)).toEqual(first)
@@ -899,7 +1023,7 @@ describe("Interpreter (properties)", () => {
   it("decide reports a mismatch when the stored steps do not match the pipeline", () => {
     fc.assert(
       fc.property(stepNames, fc.nat(), fc.constantFrom("add", "remove", "rename"), (names, at, change) => {
-        const records = initialRecords(names, 0, 0)
+        const records = recordsOf(names, 0, 0)
         const i = at % names.length
         const other = change === "add"
           ? [...names.slice(0, i), `${names.join("|")}#new`, ...names.slice(i)]
@@ -919,7 +1043,7 @@ describe("Interpreter (properties)", () => {
 describe("Interpreter (examples)", () => {
   const names = ["A", "B", "C"]
   const shape = shapeOf(names)
-  const fresh = () => Interpreter.draft(initialRecords(names, 1_000, 1_000))
+  const fresh = () => Interpreter.draft(recordsOf(names, 1_000, 1_000))
 
   it("a happy run: each step starts, continues and finishes, then the run finishes", () => {
     let d = fresh()
@@ -988,7 +1112,7 @@ describe("Interpreter (examples)", () => {
   })
 
   it("the mismatch detail says what differs", () => {
-    const records = initialRecords(names, 0, 0)
+    const records = recordsOf(names, 0, 0)
     const fewer = Interpreter.decide(shapeOf(["A", "B"]), records, 0)
     expect(fewer._tag === "Mismatch" && fewer.detail).toContain("3 steps stored")
     const renamed = Interpreter.decide(shapeOf(["A", "X", "C"]), records, 0)
@@ -1006,5 +1130,78 @@ describe("Interpreter (examples)", () => {
     expect(retried.steps[1]).toMatchObject({ status: "created", attempt: 1, error: null, started_at: null })
     expect(retried.steps[0]).toEqual(d.steps[0])
     expect(Interpreter.decide(shape, retried, 3_000)).toEqual({ _tag: "Start", index: 1 })
+  })
+})
+
+describe("Interpreter.transition (examples)", () => {
+  const names = ["A", "B"]
+  const definition = definitionOf(names, [], [])
+  const claimed = { _tag: "Claimed", previousOwner: null, waitMillis: 0 } as const
+  const loaded = (records: Records) => Interpreter.load({ ...records, signals: [] }, WORKER)
+
+  it("a claimed run starts its first step: onStart is asked for, nothing written before", () => {
+    const t = Interpreter.transition(definition, loaded(recordsOf(names, 1_000, 1_000)), claimed, 1_000)
+    expect(t.commands).toMatchObject([{ _tag: "Call", step: 0, handler: "onStart", context: { step: "A", attempt: 1 } }])
+    expect(t.tick.stage).toBe("running")
+    expect(t.tick.calls).toEqual([{ step: 0, handler: "onStart", delivered: [] }])
+  })
+
+  it("a run not due yet: the lease is handed back without a write", () => {
+    const t = Interpreter.transition(definition, loaded(recordsOf(names, 1_000, 5_000)), claimed, 1_000)
+    expect(t.commands).toEqual([{ _tag: "Release" }, { _tag: "Done", status: "created", ranHandlers: false }])
+  })
+
+  it("a stored step list that no longer matches, or an input that no longer decodes, is refused before anything runs", () => {
+    const other = recordsOf(["A", "C"], 1_000, 1_000)
+    const mismatch = Interpreter.transition(definition, loaded(other), claimed, 1_000)
+    expect(mismatch.commands).toMatchObject([{ _tag: "Reject", error: { _tag: "DecodeError", what: "step list" } }])
+    const records = recordsOf(names, 1_000, 1_000)
+    const corrupt = { ...records, run: { ...records.run, input: "{\"n\":\"one\"}" } }
+    const bad = Interpreter.transition(definition, loaded(corrupt), claimed, 1_000)
+    expect(bad.commands).toMatchObject([{ _tag: "Reject", error: { _tag: "DecodeError", what: "pipeline input" } }])
+  })
+
+  it("a state that no longer decodes is refused without writing what came before (not even a take-over)", () => {
+    const records = recordsOf(names, 1_000, 1_000)
+    const steps = records.steps.map((s, i) => (i === 0 ? { ...s, status: "pending" as const, started_at: 1_000, state: "{not json" } : s))
+    const t = Interpreter.transition(definition, loaded({ run: { ...records.run, status: "pending" }, steps }), {
+      ...claimed,
+      previousOwner: OTHER
+    }, 2_000)
+    expect(t.commands).toMatchObject([{ _tag: "Reject", error: { _tag: "DecodeError", what: "state of step \"A\"" } }])
+  })
+
+  it("a lost lease ends the tick without a write: LeaseLost, or the run cancelled when a cancel here took it", () => {
+    const start = Interpreter.transition(definition, loaded(recordsOf(names, 1_000, 1_000)), claimed, 1_000)
+    const lost = Interpreter.transition(definition, start.tick, { _tag: "LeaseLost", cancelled: false, inFlight: true }, 1_001)
+    expect(lost.commands).toMatchObject([{ _tag: "Reject", error: { _tag: "LeaseLost", owner: WORKER } }])
+    const cancelled = Interpreter.transition(definition, start.tick, { _tag: "LeaseLost", cancelled: true, inFlight: true }, 1_001)
+    expect(cancelled.commands).toEqual([{ _tag: "Done", status: "cancelled", ranHandlers: true }])
+    // and nothing after the end
+    expect(Interpreter.transition(definition, cancelled.tick, { _tag: "Committed", commit: {} as Run.Commit }, 1_002).commands)
+      .toEqual([])
+  })
+
+  it("a signal for a step that does not exist, or one without a signal schema, is refused", () => {
+    const plain = Interpreter.define(
+      Pipeline.make("Plain", stepOf("A"))
+    )
+    const records = Interpreter.initial(plain, { input: undefined, wakeAt: 0, worker: WORKER, leaseExpiresAt: null }, 0, {
+      run: RUN_ID,
+      steps: ["s0"]
+    })
+    if (records._tag === "Left") throw records.left
+    const tick = Interpreter.load(records.right.snapshot, WORKER)
+    const ask = (step: string) => Interpreter.transition(plain, tick, { _tag: "SignalAsked", step, payload: 1, id: "x" }, 0)
+    expect(ask("Z").commands).toMatchObject([{ _tag: "Reject", error: { _tag: "InvalidOperation", operation: "signal" } }])
+    expect((ask("A").commands[0] as any).error.detail).toContain("declares no signal schema")
+  })
+
+  it("initial refuses an input that does not encode", () => {
+    const made = Interpreter.initial(definition, { input: { n: "one" }, wakeAt: 0, worker: WORKER, leaseExpiresAt: null }, 0, {
+      run: RUN_ID,
+      steps: ["s0", "s1"]
+    })
+    expect(made._tag === "Left" && made.left._tag).toBe("EncodeError")
   })
 })
