@@ -114,22 +114,44 @@ const noCalls: ReadonlyArray<Call> = []
 const noSignals: Array<unknown> = []
 const none: ReadonlyArray<Command> = []
 
-const out = (tick: Tick, commands: ReadonlyArray<Command>): Transition => ({ tick, commands })
+/**
+ * The tick a transition makes: one copy of the tick it was given, changed in place while the
+ * transition runs and never after (the tick given is never changed: `transition` is pure). One
+ * object per transition, not one per rule applied: the tick is the hot path of every run
+ */
+type Work = { -readonly [K in keyof Tick]: Tick[K] }
 
-const actor = (tick: Tick, now: number): Actor => ({ now, worker: tick.worker })
+const copy = (t: Tick): Work => ({
+  runId: t.runId,
+  worker: t.worker,
+  stage: t.stage,
+  phase: t.phase,
+  draft: t.draft,
+  base: t.base,
+  signals: t.signals,
+  consumed: t.consumed,
+  calls: t.calls,
+  input: t.input,
+  waitMillis: t.waitMillis,
+  ranHandlers: t.ranHandlers
+})
 
-const done = (tick: Tick): Command => ({ _tag: "Done", status: tick.draft.run.status, ranHandlers: tick.ranHandlers })
+const actor = (w: Work, now: number): Actor => ({ now, worker: w.worker })
 
-const reject = (tick: Tick, error: DecodeError | EncodeError | InvalidOperation | LeaseLost): Transition =>
-  out({ ...tick, stage: "done" }, [{ _tag: "Reject", error }])
+const done = (w: Work): Command => ({ _tag: "Done", status: w.draft.run.status, ranHandlers: w.ranHandlers })
+
+const reject = (w: Work, error: DecodeError | EncodeError | InvalidOperation | LeaseLost): ReadonlyArray<Command> => {
+  w.stage = "done"
+  return [{ _tag: "Reject", error }]
+}
 
 /**
  * The commit of what the draft holds. The tick goes on over the records as they will be once it
  * lands (`base`, with the lease columns as the runtime writes them once it answers `Committed`), so
  * that a later commit is guarded by this one's revision
  */
-const commitOf = (tick: Tick, lease: "hold" | "release" | "keep"): [Tick, Command] => {
-  const { base, consumed, draft: d } = tick
+const commitOf = (w: Work, lease: "hold" | "release" | "keep"): Command => {
+  const { base, consumed, draft: d } = w
   const run: RunRecord = { ...d.run, revision: base.revision + 1 }
   const commit: Commit = {
     run,
@@ -140,11 +162,10 @@ const commitOf = (tick: Tick, lease: "hold" | "release" | "keep"): [Tick, Comman
     consumedSignals: consumed
   }
   const next = afterSignals(run, consumed.length)
-  return [{ ...tick, base: next, draft: Records.draft({ run: next, steps: d.steps }), consumed: noIds }, {
-    _tag: "Commit",
-    commit,
-    lease
-  }]
+  w.base = next
+  w.draft = Records.draft({ run: next, steps: d.steps })
+  w.consumed = noIds
+  return { _tag: "Commit", commit, lease }
 }
 
 /** the run once a commit that hands signals to steps has landed: they are no longer pending */
@@ -153,170 +174,177 @@ const afterSignals = (run: RunRecord, consumed: number): RunRecord =>
 
 /** @internal the next tick and commands, for what the runtime observed (documented as `Interpreter.transition`) */
 export const transition = (definition: Definition, tick: Tick, event: Event, now: number): Transition => {
-  if (tick.stage === "done") return out(tick, none)
+  if (tick.stage === "done") return { tick, commands: none }
+  const w = copy(tick)
+  return { commands: apply(definition, w, event, now), tick: w }
+}
+
+const apply = (definition: Definition, w: Work, event: Event, now: number): ReadonlyArray<Command> => {
   switch (event._tag) {
     case "Claimed":
-      return claimed(definition, tick, event.previousOwner, event.waitMillis, now)
+      return claimed(definition, w, event.previousOwner, event.waitMillis, now)
     case "Committed":
-      return committed(tick, event.commit)
-    case "Returned":
+      return committed(w, event.commit)
+    case "Returned": {
+      const call = endCall(w, event.step)
       return event.handler === "onStart"
-        ? startReturned(definition, tick, event.step, event.value, now)
-        : continueReturned(definition, tick, event.step, event.value, now)
+        ? startReturned(definition, w, event.step, event.value, now)
+        : continueReturned(definition, w, call, event.step, event.value, now)
+    }
     case "Failed":
-      return callFailed(definition, tick, event.step, event.handler, event.cause, now)
+      endCall(w, event.step)
+      return callFailed(definition, w, event.step, event.handler, event.cause, now)
     case "RetryPlanned":
-      return recordFailure(
-        definition,
-        { ...tick, ranHandlers: true },
-        event.step,
-        event.handler,
-        Codecs.errorInfo(event.cause),
-        event.at,
-        now
-      )
+      return recordFailure(definition, w, event.step, event.handler, Codecs.errorInfo(event.cause), event.at, now)
     case "LeaseLost":
       // nothing is written: the run belongs to another worker (or was cancelled here)
-      return event.cancelled
-        ? out({ ...tick, stage: "done" }, [{
-          _tag: "Done",
-          status: "cancelled",
-          ranHandlers: tick.ranHandlers || event.inFlight
-        }])
-        : reject(tick, new LeaseLost({ runId: tick.runId, owner: tick.worker }))
+      if (!event.cancelled) return reject(w, new LeaseLost({ runId: w.runId, owner: w.worker }))
+      w.stage = "done"
+      return [{ _tag: "Done", status: "cancelled", ranHandlers: w.ranHandlers || event.inFlight }]
     case "CancelAsked":
-      return cancelAsked(tick, event.reason, now)
+      return cancelAsked(w, event.reason, now)
     case "RetryAsked":
-      return retryAsked(tick, now)
+      return retryAsked(w, now)
     case "SignalAsked":
-      return signalAsked(definition, tick, event.step, event.payload, event.id, now)
+      return signalAsked(definition, w, event.step, event.payload, event.id, now)
   }
 }
 
 const claimed = (
   definition: Definition,
-  tick: Tick,
+  w: Work,
   previousOwner: string | null,
   waitMillis: number,
   now: number
-): Transition => {
-  const input = definition.input.decode(tick.base.input)
+): ReadonlyArray<Command> => {
+  const input = definition.input.decode(w.base.input)
   if (Either.isLeft(input)) {
-    return reject(tick, new DecodeError({ runId: tick.runId, what: "pipeline input", detail: input.left }))
+    return reject(w, new DecodeError({ runId: w.runId, what: "pipeline input", detail: input.left }))
   }
   // a take-over is recorded with the tick's first commit: a run whose records do not decode writes
   // nothing, however often it is claimed (docs/runtime.md "Leases")
-  const d = previousOwner !== null && previousOwner !== tick.worker && !isTerminal(tick.base.status)
-    ? Records.leaseLost(tick.draft, previousOwner, actor(tick, now))
-    : tick.draft
-  return advance(definition, { ...tick, stage: "running", input: input.right, waitMillis, draft: d }, now)
+  if (previousOwner !== null && previousOwner !== w.worker && !isTerminal(w.base.status)) {
+    w.draft = Records.leaseLost(w.draft, previousOwner, actor(w, now))
+  }
+  w.stage = "running"
+  w.input = input.right
+  w.waitMillis = waitMillis
+  return advance(definition, w, now)
 }
 
-const committed = (tick: Tick, commit: Commit): Transition => {
+const committed = (w: Work, commit: Commit): ReadonlyArray<Command> => {
   const written = afterSignals(commit.run, commit.consumedSignals.length)
   // the last commit made so far: the run is as it wrote it (a later one, made meanwhile, is
   // guarded by the revision this one wrote and knows its records already)
-  const last = written.revision === tick.base.revision
-  const next: Tick = last ? { ...tick, base: written } : tick
-  if (tick.stage !== "closing" || !last) return out(next, none)
-  const ended: Tick = { ...next, stage: "done" }
+  if (written.revision !== w.base.revision) return none
+  w.base = written
+  if (w.stage !== "closing") return none
+  w.stage = "done"
   // the run waits: this process's idle workers plan their sleep by its wake-up time
-  return out(ended, isTerminal(written.status) ? [done(ended)] : [{ _tag: "Wake", at: written.wake_at }, done(ended)])
+  return isTerminal(written.status) ? [done(w)] : [{ _tag: "Wake", at: written.wake_at }, done(w)]
 }
 
 /** the decision loop: what the run's records say is next (docs/semantics.md "One tick") */
-const advance = (definition: Definition, tick: Tick, now: number): Transition => {
-  const decision = decide(definition.pipeline, tick.draft, now)
+const advance = (definition: Definition, w: Work, now: number): ReadonlyArray<Command> => {
+  const decision = decide(definition.pipeline, w.draft, now)
   switch (decision._tag) {
     case "Mismatch":
-      return reject(tick, new DecodeError({ runId: tick.runId, what: "step list", detail: decision.detail }))
+      return reject(w, new DecodeError({ runId: w.runId, what: "step list", detail: decision.detail }))
     case "Done":
     case "Sleep":
-      return close(tick)
+      return close(w)
     case "Finalize":
-      return close({ ...tick, draft: Records.finalize(tick.draft, decision.status, decision.index, actor(tick, now)) })
+      w.draft = Records.finalize(w.draft, decision.status, decision.index, actor(w, now))
+      return close(w)
     case "Start":
     case "Continue": {
       const sd = definition.steps[decision.index]
       // what the handlers are given is decoded before anything is written
-      const context = startContext(definition, tick, sd)
-      if (context instanceof DecodeError) return reject(tick, context)
+      const context = startContext(definition, w, sd)
+      if (context instanceof DecodeError) return reject(w, context)
       // a step's handlers are about to run: what earlier steps did is committed first
-      let next = tick
-      let commit: Command | undefined
-      if (Records.hasChanges(tick.draft)) [next, commit] = commitOf(tick, "hold")
-      const call = decision._tag === "Continue"
-        ? callContinue(next, sd, context)
-        : sd.step.onStart === undefined
-        ? startReturned(definition, next, sd.index, undefined, now)
-        : out({ ...next, calls: [...next.calls, { step: sd.index, handler: "onStart", delivered: noIds }] }, [{
-          _tag: "Call",
-          step: sd.index,
-          handler: "onStart",
-          context
-        }])
+      const commit = Records.hasChanges(w.draft) ? commitOf(w, "hold") : undefined
+      let call: ReadonlyArray<Command>
+      if (decision._tag === "Continue") {
+        call = callContinue(w, sd, context)
+      } else if (sd.step.onStart === undefined) {
+        call = startReturned(definition, w, sd.index, undefined, now)
+      } else {
+        beginCall(w, sd.index, "onStart", noIds)
+        call = [{ _tag: "Call", step: sd.index, handler: "onStart", context }]
+      }
+      if (commit === undefined) return call
       // a context that does not decode: nothing is written, not even what came before
-      const refused = call.commands.find((c) => c._tag === "Reject")
-      if (refused !== undefined) return out({ ...tick, stage: "done" }, [refused])
-      return commit === undefined ? call : out(call.tick, [commit, ...call.commands])
+      for (const c of call) if (c._tag === "Reject") return [c]
+      return [commit, ...call]
     }
   }
 }
 
 /** the tick ends: its last commit releases the lease; with nothing to write, the lease is handed back */
-const close = (tick: Tick): Transition => {
-  if (!Records.hasChanges(tick.draft)) {
-    const ended: Tick = { ...tick, stage: "done" }
-    return out(ended, [{ _tag: "Release" }, done(ended)])
+const close = (w: Work): ReadonlyArray<Command> => {
+  if (!Records.hasChanges(w.draft)) {
+    w.stage = "done"
+    return [{ _tag: "Release" }, done(w)]
   }
-  const [next, commit] = commitOf(tick, "release")
-  return out({ ...next, stage: "closing" }, [commit])
+  const commit = commitOf(w, "release")
+  w.stage = "closing"
+  return [commit]
 }
 
-const withoutCall = (tick: Tick, step: number): { readonly tick: Tick; readonly call: Call | undefined } => {
-  const call = tick.calls.find((c) => c.step === step)
-  return {
-    tick: { ...tick, ranHandlers: true, calls: call === undefined ? tick.calls : tick.calls.filter((c) => c !== call) },
-    call
-  }
+const beginCall = (w: Work, step: number, handler: Handler, delivered: ReadonlyArray<string>): void => {
+  const call: Call = { step, handler, delivered }
+  w.calls = w.calls.length === 0 ? [call] : [...w.calls, call]
 }
 
-const startReturned = (definition: Definition, tick0: Tick, step: number, value: unknown, now: number): Transition => {
-  const { tick } = withoutCall(tick0, step)
+/** the call of a step answered or failed: it is no longer in flight */
+const endCall = (w: Work, step: number): Call | undefined => {
+  w.ranHandlers = true
+  const calls = w.calls
+  const at = calls.findIndex((c) => c.step === step)
+  if (at < 0) return undefined
+  const call = calls[at]
+  w.calls = calls.length === 1 ? noCalls : calls.filter((_, i) => i !== at)
+  return call
+}
+
+const startReturned = (
+  definition: Definition,
+  w: Work,
+  step: number,
+  value: unknown,
+  now: number
+): ReadonlyArray<Command> => {
   const sd = definition.steps[step]
   const state = sd.state.encode(value)
   if (Either.isLeft(state)) {
     const error = new EncodeError({ what: `state of step ${JSON.stringify(sd.step.name)}`, detail: state.left })
-    return callFailed(definition, tick, step, "onStart", failCause(error), now)
+    return callFailed(definition, w, step, "onStart", Cause.fail(error), now)
   }
-  const next: Tick = { ...tick, draft: Records.started(tick.draft, step, state.right, actor(tick, now)) }
+  w.draft = Records.started(w.draft, step, state.right, actor(w, now))
   // onContinue, right after onStart, in the same tick and without a commit between
-  const context = startContext(definition, next, sd)
-  if (context instanceof DecodeError) return reject(next, context)
-  return callContinue(next, sd, context)
+  const context = startContext(definition, w, sd)
+  if (context instanceof DecodeError) return reject(w, context)
+  return callContinue(w, sd, context)
 }
 
 /** the call of `onContinue`, with the step's state decoded and the signals for the step handed to it */
-const callContinue = (
-  tick: Tick,
-  sd: StepDefinition,
-  start: Step.StartContext<unknown, {}>
-): Transition => {
-  const record = tick.draft.steps[sd.index]
+const callContinue = (w: Work, sd: StepDefinition, start: Step.StartContext<unknown, {}>): ReadonlyArray<Command> => {
+  const record = w.draft.steps[sd.index]
   const state = sd.state.decode(record.state)
   if (Either.isLeft(state)) {
     return reject(
-      tick,
-      new DecodeError({ runId: tick.runId, what: `state of step ${JSON.stringify(record.name)}`, detail: state.left })
+      w,
+      new DecodeError({ runId: w.runId, what: `state of step ${JSON.stringify(record.name)}`, detail: state.left })
     )
   }
   let delivered = noIds as Array<string>
   let payloads = noSignals
-  for (const signal of tick.signals) {
+  for (const signal of w.signals) {
     if (signal.step !== record.name) continue
     const payload = sd.signal.decode(signal.payload)
     if (Either.isLeft(payload)) {
-      return reject(tick, new DecodeError({ runId: tick.runId, what: `signal ${signal.id}`, detail: payload.left }))
+      return reject(w, new DecodeError({ runId: w.runId, what: `signal ${signal.id}`, detail: payload.left }))
     }
     if (delivered === noIds) {
       delivered = []
@@ -338,80 +366,74 @@ const callContinue = (
     signals: payloads,
     continuations: typeof record.metadata.continuations === "number" ? record.metadata.continuations : 0
   }
-  return out(
-    { ...tick, calls: [...tick.calls, { step: sd.index, handler: "onContinue", delivered }] },
-    [{ _tag: "Call", step: sd.index, handler: "onContinue", context }]
-  )
+  beginCall(w, sd.index, "onContinue", delivered)
+  return [{ _tag: "Call", step: sd.index, handler: "onContinue", context }]
 }
 
 const continueReturned = (
   definition: Definition,
-  tick0: Tick,
+  w: Work,
+  call: Call | undefined,
   step: number,
   value: unknown,
   now: number
-): Transition => {
-  const { call, tick } = withoutCall(tick0, step)
+): ReadonlyArray<Command> => {
   const sd = definition.steps[step]
-  const answer = toAnswer(sd, value as Step.Outcome, now, tick.waitMillis)
-  if (answer instanceof EncodeError) return callFailed(definition, tick, step, "onContinue", failCause(answer), now)
-  let next = tick
+  const answer = toAnswer(sd, value as Step.Outcome, now, w.waitMillis)
+  if (answer instanceof EncodeError) return callFailed(definition, w, step, "onContinue", Cause.fail(answer), now)
   const delivered = call?.delivered ?? noIds
   if (delivered.length > 0) {
-    next = {
-      ...next,
-      consumed: [...next.consumed, ...delivered],
-      signals: next.signals.filter((s) => !delivered.includes(s.id))
-    }
+    w.consumed = [...w.consumed, ...delivered]
+    w.signals = w.signals.filter((s) => !delivered.includes(s.id))
   }
-  next = { ...next, draft: Records.continued(next.draft, step, answer, actor(next, now)) }
+  w.draft = Records.continued(w.draft, step, answer, actor(w, now))
   // a wait ends the tick; any other answer moves on (to the next step, or to the run's end)
-  return answer._tag === "Wait" ? close(next) : advance(definition, next, now)
+  return answer._tag === "Wait" ? close(w) : advance(definition, w, now)
 }
 
 /** a failed call: its retry is planned with the step's schedule, or the step fails */
 const callFailed = (
   definition: Definition,
-  tick0: Tick,
+  w: Work,
   step: number,
   handler: Handler,
   cause: Cause.Cause<unknown>,
   now: number
-): Transition => {
-  const { tick } = withoutCall(tick0, step)
+): ReadonlyArray<Command> => {
   if (definition.steps[step].step.retry === undefined) {
-    return recordFailure(definition, tick, step, handler, Codecs.errorInfo(cause), undefined, now)
+    return recordFailure(definition, w, step, handler, Codecs.errorInfo(cause), undefined, now)
   }
-  return out(tick, [{ _tag: "PlanRetry", step, handler, attempt: tick.draft.steps[step].attempt, cause, now }])
+  return [{ _tag: "PlanRetry", step, handler, attempt: w.draft.steps[step].attempt, cause, now }]
 }
 
 /** a durable retry ends the tick (the run sleeps until `at`); a failed step moves the run on */
 const recordFailure = (
   definition: Definition,
-  tick: Tick,
+  w: Work,
   step: number,
   handler: Handler,
   error: ErrorInfo,
   at: number | undefined,
   now: number
-): Transition => {
-  const next: Tick = { ...tick, draft: Records.handlerFailed(tick.draft, step, handler, error, at, actor(tick, now)) }
-  return at !== undefined ? close(next) : advance(definition, next, now)
+): ReadonlyArray<Command> => {
+  w.ranHandlers = true
+  w.draft = Records.handlerFailed(w.draft, step, handler, error, at, actor(w, now))
+  return at !== undefined ? close(w) : advance(definition, w, now)
 }
 
 /** the context of a step's handlers: the run, the step, the input and the outputs it needs, decoded */
 const startContext = (
   definition: Definition,
-  tick: Tick,
+  w: Work,
   sd: StepDefinition
 ): Step.StartContext<unknown, {}> | DecodeError => {
-  const steps = tick.draft.steps
+  const steps = w.draft.steps
   const outputs: Record<string, unknown> = {}
   for (const [key, index] of sd.needs) {
     const decoded = definition.steps[index].output.decode(steps[index].output)
     if (Either.isLeft(decoded)) {
       return new DecodeError({
-        runId: tick.runId,
+        runId: w.runId,
         what: `output of step ${JSON.stringify(steps[index].name)}`,
         detail: decoded.left
       })
@@ -420,17 +442,15 @@ const startContext = (
   }
   const record = steps[sd.index]
   return {
-    runId: tick.runId,
+    runId: w.runId,
     stepRunId: record.uuid,
     pipeline: definition.pipeline.name,
     step: record.name,
     attempt: record.attempt,
-    input: tick.input,
+    input: w.input,
     outputs
   }
 }
-
-const failCause = (error: unknown): Cause.Cause<unknown> => Cause.fail(error)
 
 /** what `onContinue` answered, its values encoded with the step's schemas */
 const toAnswer = (sd: StepDefinition, outcome: Step.Outcome, now: number, waitMillis: number): Answer | EncodeError => {
@@ -482,25 +502,28 @@ const toAnswer = (sd: StepDefinition, outcome: Step.Outcome, now: number, waitMi
 // -----------------------------------------------------------------------------
 
 /** a management write: committed as drafted (the lease columns as the transition left them) */
-const manageCommit = (tick: Tick): Transition => {
-  const [next, commit] = commitOf(tick, "keep")
-  return out({ ...next, stage: "closing" }, [commit])
+const manageCommit = (w: Work): ReadonlyArray<Command> => {
+  const commit = commitOf(w, "keep")
+  w.stage = "closing"
+  return [commit]
 }
 
-const invalid = (tick: Tick, operation: string, detail: string): Transition =>
-  reject(tick, new InvalidOperation({ runId: tick.runId, operation, detail }))
+const invalid = (w: Work, operation: string, detail: string): ReadonlyArray<Command> =>
+  reject(w, new InvalidOperation({ runId: w.runId, operation, detail }))
 
 /** an operator cancels the run: its current step and the run become `cancelled` */
-const cancelAsked = (tick: Tick, reason: string, now: number): Transition =>
-  isTerminal(tick.base.status)
-    ? invalid(tick, "cancel", `it has ended (${tick.base.status})`)
-    : manageCommit({ ...tick, draft: Records.cancelRun(tick.draft, reason, actor(tick, now)) })
+const cancelAsked = (w: Work, reason: string, now: number): ReadonlyArray<Command> => {
+  if (isTerminal(w.base.status)) return invalid(w, "cancel", `it has ended (${w.base.status})`)
+  w.draft = Records.cancelRun(w.draft, reason, actor(w, now))
+  return manageCommit(w)
+}
 
 /** an operator retries a failed run: its failed step resumes, and the run is due at once */
-const retryAsked = (tick: Tick, now: number): Transition =>
-  tick.base.status !== "failed"
-    ? invalid(tick, "retry", `only a failed run can be retried, it is ${tick.base.status}`)
-    : manageCommit({ ...tick, draft: Records.retryRun(tick.draft, actor(tick, now)) })
+const retryAsked = (w: Work, now: number): ReadonlyArray<Command> => {
+  if (w.base.status !== "failed") return invalid(w, "retry", `only a failed run can be retried, it is ${w.base.status}`)
+  w.draft = Records.retryRun(w.draft, actor(w, now))
+  return manageCommit(w)
+}
 
 /**
  * A signal for a step of the run: stored for the step, which receives it with its next
@@ -509,52 +532,51 @@ const retryAsked = (tick: Tick, now: number): Transition =>
  */
 const signalAsked = (
   definition: Definition,
-  tick: Tick,
+  w: Work,
   name: string,
   payload: unknown,
   id: string,
   now: number
-): Transition => {
+): ReadonlyArray<Command> => {
   const index = definition.pipeline.indexOf(name)
   if (index < 0) {
-    return invalid(tick, "signal", `pipeline ${JSON.stringify(tick.base.name)} has no step ${JSON.stringify(name)}`)
+    return invalid(w, "signal", `pipeline ${JSON.stringify(w.base.name)} has no step ${JSON.stringify(name)}`)
   }
   const sd = definition.steps[index]
   if (sd.step.signal === undefined) {
-    return invalid(tick, "signal", `step ${JSON.stringify(name)} declares no signal schema`)
+    return invalid(w, "signal", `step ${JSON.stringify(name)} declares no signal schema`)
   }
-  const steps = tick.draft.steps
+  const steps = w.draft.steps
   const record = steps[index] as StepRecord | undefined
   if (record === undefined || isTerminal(record.status)) {
-    return invalid(tick, "signal", `step ${JSON.stringify(name)} has ended (${record?.status})`)
+    return invalid(w, "signal", `step ${JSON.stringify(name)} has ended (${record?.status})`)
   }
   const encoded = sd.signal.encode(payload)
   if (Either.isLeft(encoded)) {
-    return reject(tick, new EncodeError({ what: `signal of step ${JSON.stringify(name)}`, detail: encoded.left }))
+    return reject(w, new EncodeError({ what: `signal of step ${JSON.stringify(name)}`, detail: encoded.left }))
   }
   const text = encoded.right ?? "null"
   const current = steps.findIndex((step) => !isTerminal(step.status))
-  const ended: Tick = { ...tick, stage: "done" }
-  return out(ended, [
+  w.stage = "done"
+  return [
     {
       _tag: "Signal",
-      signal: { id, run_uuid: tick.runId, step: name, payload: text, created_at: now },
+      signal: { id, run_uuid: w.runId, step: name, payload: text, created_at: now },
       event: {
-        run_uuid: tick.runId,
+        run_uuid: w.runId,
         at: now,
         type: "signalled",
         step: name,
         attempt: record.attempt,
-        worker: tick.worker,
+        worker: w.worker,
         data: { signal: id, payload: JSON.parse(text) }
       },
       due: current === index
     },
     { _tag: "Wake", at: now },
-    done(ended)
-  ])
+    done(w)
+  ]
 }
-
 
 /** @internal */
 export const load = (snapshot: Snapshot, worker: string): Tick => ({

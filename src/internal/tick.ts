@@ -163,15 +163,18 @@ export const make = (rt: Runtime) => {
     const body = Effect.gen(function*() {
       const clock = yield* Effect.clock
       const traced = yield* tracing
-      let { commands, tick } = Interpreter.transition(
+      const first = Interpreter.transition(
         definition,
         Interpreter.load(snapshot, owner),
         { _tag: "Claimed", previousOwner, waitMillis },
         clock.unsafeCurrentTimeMillis()
       )
-      const queue = commands.slice()
+      let tick = first.tick
+      // the commands to carry out, in order, from `next` on
+      let queue = first.commands
+      let next = 0
       while (true) {
-        const command = queue.shift()
+        const command = queue[next++] as Interpreter.Command | undefined
         if (command === undefined) return yield* Effect.dieMessage("the interpreter gave no command")
         let event: Interpreter.Event
         switch (command._tag) {
@@ -204,9 +207,11 @@ export const make = (rt: Runtime) => {
             break
           }
         }
-        const next = Interpreter.transition(definition, tick, event, clock.unsafeCurrentTimeMillis())
-        tick = next.tick
-        for (const c of next.commands) queue.push(c)
+        const t = Interpreter.transition(definition, tick, event, clock.unsafeCurrentTimeMillis())
+        tick = t.tick
+        if (t.commands.length === 0) continue
+        queue = next === queue.length ? t.commands : [...queue.slice(next), ...t.commands]
+        next = 0
       }
     })
     return Effect.zipRight(
