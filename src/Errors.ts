@@ -236,6 +236,22 @@ export class InvalidOperation extends Data.TaggedError("InvalidOperation")<{
 }
 
 /**
+ * A `cursor` given to `Orchestrator.list` is not one that `list` returned (garbage, or cut short).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class InvalidCursor extends Data.TaggedError("InvalidCursor")<{
+  readonly cursor: string
+}> {
+  /** @since 0.2.0 */
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    return `${JSON.stringify(this.cursor)} is not a cursor that list returned`
+  }
+}
+
+/**
  * The worker's lease on a run was taken by another worker (the lease expired while a handler was
  * running). The tick stopped without writing.
  *
@@ -293,7 +309,7 @@ export type TickError =
  * @since 0.1.0
  * @category models
  */
-export type ProrchError = DefinitionError | RepositoryError | VersionConflict | CorruptRecord | DecodeError | EncodeError | RunNotFound | UnknownPipeline | InvalidOperation | LeaseLost | HandlerTimeout
+export type ProrchError = DefinitionError | RepositoryError | VersionConflict | CorruptRecord | DecodeError | EncodeError | RunNotFound | UnknownPipeline | InvalidOperation | InvalidCursor | LeaseLost | HandlerTimeout
 
 /**
  * Whether a value is one of prorch's errors.
@@ -312,6 +328,14 @@ const is = <A extends ProrchError>(tag: A["_tag"]) => (u: unknown): u is A => is
  * @category refinements
  */
 export const isDefinitionError: (u: unknown) => u is DefinitionError = is<DefinitionError>("DefinitionError")
+
+/**
+ * Whether a value is an `InvalidCursor`.
+ *
+ * @since 0.2.0
+ * @category refinements
+ */
+export const isInvalidCursor: (u: unknown) => u is InvalidCursor = is<InvalidCursor>("InvalidCursor")
 
 /**
  * Whether a value is a `RepositoryError`.

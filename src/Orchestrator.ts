@@ -20,6 +20,7 @@ import {
   DefinitionError,
   EncodeError,
   InvalidOperation,
+  type InvalidCursor,
   RepositoryError,
   RunNotFound,
   type TickError,
@@ -216,7 +217,7 @@ export interface Service {
   /** A run with its steps, its input, state and outputs decoded. */
   readonly get: (runId: string) => Effect.Effect<RunView, RepositoryError | RunNotFound | CorruptRecord | DecodeError>
   /** Runs by pipeline, status and creation time, newest first, a page at a time. */
-  readonly list: (options?: ListOptions) => Effect.Effect<Page, RepositoryError>
+  readonly list: (options?: ListOptions) => Effect.Effect<Page, RepositoryError | InvalidCursor>
   /** A run's history, in order. */
   readonly history: (runId: string) => Effect.Effect<ReadonlyArray<Repository.LoggedEvent>, RepositoryError>
   /**
@@ -424,7 +425,7 @@ export const get: (
  * @since 0.1.0
  * @category accessors
  */
-export const list: (options?: ListOptions) => Effect.Effect<Page, RepositoryError, Orchestrator> = Effect.fn(
+export const list: (options?: ListOptions) => Effect.Effect<Page, RepositoryError | InvalidCursor, Orchestrator> = Effect.fn(
   "Orchestrator.list"
 )(function*(options?: ListOptions) {
   return yield* (yield* Orchestrator).list(options)

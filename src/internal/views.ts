@@ -3,7 +3,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { DecodeError } from "../Errors.js"
+import { DecodeError, InvalidCursor } from "../Errors.js"
 import type * as Orchestrator from "../Orchestrator.js"
 import type { RunView, Snapshot } from "../Run.js"
 import { summary } from "../Run.js"
@@ -76,7 +76,9 @@ export const make = (rt: Runtime) => {
   const list: Orchestrator.Service["list"] = (listOptions = {}) =>
     Effect.gen(function*() {
       const limit = Math.max(1, listOptions.limit ?? 100)
-      const before = listOptions.cursor === undefined ? undefined : decodeCursor(listOptions.cursor)
+      const cursor = listOptions.cursor
+      if (cursor !== undefined && !isCursor(cursor)) return yield* new InvalidCursor({ cursor })
+      const before = cursor === undefined ? undefined : decodeCursor(cursor)
       const page = yield* repository.list({
         names: listOptions.pipeline === undefined ? undefined : asArray(listOptions.pipeline),
         statuses: listOptions.status === undefined ? undefined : asArray(listOptions.status),

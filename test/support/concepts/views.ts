@@ -1,7 +1,7 @@
 /** Views: get, list, await, reports of unknown pipelines, the storage rules, on one backend (test/matrix.test.ts runs it on every backend). */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Fiber, Option, TestClock } from "effect"
-import { pipeline, type Run, step, Step } from "prorch"
+import { Errors, pipeline, type Run, step, Step } from "prorch"
 import * as Rules from "../../../src/internal/rules.js"
 import type { Backend } from "../backends.js"
 import { backupPipeline, recorder, runOn, settle, threeSteps } from "../kit.js"
@@ -99,6 +99,12 @@ export const views = (backend: Backend) =>
           expect([...page1.runs, ...page2.runs, ...page3.runs].map((r) => r.id)).toEqual(ids.slice().reverse())
           expect(page3.cursor).toBeUndefined()
           expect(page1.runs[0]).toMatchObject({ pipeline: "ThreeSteps", status: "pending", currentStep: "B" })
+          // a cursor that list did not return is refused, not read as "from the start"
+          for (const cursor of ["garbage", `${page1.cursor}x`, "", Buffer.from("[1]").toString("base64url")]) {
+            const refused = yield* Effect.flip(o.list({ pipeline: "ThreeSteps", limit: 2, cursor }))
+            expect(refused).toMatchObject({ _tag: "InvalidCursor", cursor })
+            expect(Errors.isInvalidCursor(refused)).toBe(true)
+          }
         })
       ))
 
