@@ -52,27 +52,26 @@ export const make = (rt: Runtime) => {
    */
 
   /** take the lease of one run by a guarded write, as a claim would */
-  const claimOne = (runId: string) =>
-    Effect.gen(function*() {
-      const snapshot = yield* load(runId)
-      const now = yield* Clock.currentTimeMillis
-      const { run } = snapshot
-      if (run.lease_owner !== null && run.lease_owner !== owner && (run.lease_expires_at ?? 0) > now) {
-        return Option.none()
-      }
-      const taken = leased(run, owner, now + leaseMillis)
-      yield* repository.commit({
-        run: taken,
-        steps: [],
-        events: [],
-        expectedRevision: run.revision,
-        consumedSignals: []
-      })
-      return Option.some<Repository.Claimed>({
-        snapshot: { ...snapshot, run: taken },
-        previousOwner: run.lease_owner === owner ? null : run.lease_owner
-      })
+  const claimOne = Effect.fnUntraced(function*(runId: string) {
+    const snapshot = yield* load(runId)
+    const now = yield* Clock.currentTimeMillis
+    const { run } = snapshot
+    if (run.lease_owner !== null && run.lease_owner !== owner && (run.lease_expires_at ?? 0) > now) {
+      return Option.none()
+    }
+    const taken = leased(run, owner, now + leaseMillis)
+    yield* repository.commit({
+      run: taken,
+      steps: [],
+      events: [],
+      expectedRevision: run.revision,
+      consumedSignals: []
     })
+    return Option.some<Repository.Claimed>({
+      snapshot: { ...snapshot, run: taken },
+      previousOwner: run.lease_owner === owner ? null : run.lease_owner
+    })
+  })
 
   return { keeper, claimOne }
 }

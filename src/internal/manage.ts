@@ -82,24 +82,23 @@ export const make = (rt: Runtime) => {
     )
 
   /** cancel a run whose records do not decode, without reading them, where the storage can */
-  const cancelUndecodable = (runId: string, reason: string, corrupt: CorruptRecord) =>
-    Effect.gen(function*() {
-      if (repository.cancelUndecodable === undefined) return yield* corrupt
-      const now = yield* Clock.currentTimeMillis
-      const event: HistoryEvent = {
-        run_uuid: runId,
-        at: now,
-        type: "cancelled",
-        step: null,
-        attempt: null,
-        worker: owner,
-        data: { reason, undecodable: corrupt.message }
-      }
-      const cancelled = yield* repository.cancelUndecodable({ runId, reason, now, events: [event] })
-      if (!cancelled) {
-        return yield* new InvalidOperation({ runId, operation: "cancel", detail: "it has ended, or does not exist" })
-      }
-    })
+  const cancelUndecodable = Effect.fnUntraced(function*(runId: string, reason: string, corrupt: CorruptRecord) {
+    if (repository.cancelUndecodable === undefined) return yield* corrupt
+    const now = yield* Clock.currentTimeMillis
+    const event: HistoryEvent = {
+      run_uuid: runId,
+      at: now,
+      type: "cancelled",
+      step: null,
+      attempt: null,
+      worker: owner,
+      data: { reason, undecodable: corrupt.message }
+    }
+    const cancelled = yield* repository.cancelUndecodable({ runId, reason, now, events: [event] })
+    if (!cancelled) {
+      return yield* new InvalidOperation({ runId, operation: "cancel", detail: "it has ended, or does not exist" })
+    }
+  })
 
   const cancel: Orchestrator.Service["cancel"] = (runId, reason = "cancelled by an operator") =>
     (manage(runId, "cancel", { _tag: "CancelAsked", reason }, false) as Effect.Effect<
