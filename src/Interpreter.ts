@@ -27,7 +27,7 @@ import type { DecodeError, EncodeError, InvalidOperation, LeaseLost } from "./Er
 import * as Interpret from "./internal/interpret.js"
 import * as Records from "./internal/transitions.js"
 import type * as Pipeline from "./Pipeline.js"
-import type { Commit, HistoryEvent, RunRecord, SignalRecord, Snapshot, Status } from "./Run.js"
+import type { Commit, ErrorInfo, HistoryEvent, RunRecord, SignalRecord, Snapshot, Status, StepRecord, TerminalStatus } from "./Run.js"
 import type * as Step from "./Step.js"
 
 /**
@@ -37,7 +37,12 @@ import type * as Step from "./Step.js"
  * @since 0.1.0
  * @category models
  */
-export type Draft = Records.Draft
+export interface Draft {
+  readonly run: RunRecord
+  readonly steps: ReadonlyArray<StepRecord>
+  readonly changed: ReadonlyArray<number>
+  readonly events: ReadonlyArray<HistoryEvent>
+}
 
 /**
  * A draft with no change yet.
@@ -61,7 +66,10 @@ export const hasChanges = Records.hasChanges
  * @since 0.1.0
  * @category models
  */
-export type Actor = Records.Actor
+export interface Actor {
+  readonly now: number
+  readonly worker: string | null
+}
 
 /**
  * The run ends with the status that its steps give it (see `Interpreter.decide`). A failed run takes the
@@ -90,7 +98,17 @@ export const started = Records.started
  * @since 0.1.0
  * @category models
  */
-export type Answer = Records.Answer
+export type Answer =
+  | { readonly _tag: "Finish"; readonly output: string | null }
+  | {
+    readonly _tag: "Wait"
+    readonly state: string | null | undefined
+    readonly wakeAt: number
+    /** a plain `Step.wait()`: continued on the next pass (no timer); its event says so */
+    readonly plain?: boolean | undefined
+  }
+  | { readonly _tag: "Fail"; readonly error: ErrorInfo }
+  | { readonly _tag: "Cancel"; readonly reason: string }
 
 /**
  * The answer of `onContinue` is in: the step finishes, waits (the run sleeps until `wakeAt`),
@@ -153,7 +171,13 @@ export const retryRun = Records.retryRun
  * @since 0.1.0
  * @category models
  */
-export type Decision = Records.Decision
+export type Decision =
+  | { readonly _tag: "Done" }
+  | { readonly _tag: "Finalize"; readonly status: TerminalStatus; readonly index: number }
+  | { readonly _tag: "Sleep"; readonly until: number }
+  | { readonly _tag: "Start"; readonly index: number }
+  | { readonly _tag: "Continue"; readonly index: number }
+  | { readonly _tag: "Mismatch"; readonly detail: string }
 
 /**
  * The part of a pipeline definition that the decision depends on: the names of its steps, in
@@ -162,7 +186,9 @@ export type Decision = Records.Decision
  * @since 0.1.0
  * @category models
  */
-export type Shape = Records.Shape
+export interface Shape {
+  readonly steps: ReadonlyArray<{ readonly name: string }>
+}
 
 /**
  * Decide what happens next to a run. Pure: the same pipeline shape, records and time always give

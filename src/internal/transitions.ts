@@ -4,20 +4,13 @@
  * "What is written, and when"). `Interpreter.transition` composes them into the tick's policy;
  * they are exported from `Interpreter` as its building blocks.
  */
+import type { Actor, Answer, Decision, Draft, Shape } from "../Interpreter.js"
 import type { ErrorInfo, EventType, HistoryEvent, RunRecord, Snapshot, StepRecord, TerminalStatus } from "../Run.js"
 import { isTerminal } from "../Run.js"
 
 // -----------------------------------------------------------------------------
 // transitions
 // -----------------------------------------------------------------------------
-
-/** @internal A run's records after one or more transitions, with the positions of the steps that changed (documented as `Interpreter.Draft`) */
-export interface Draft {
-  readonly run: RunRecord
-  readonly steps: ReadonlyArray<StepRecord>
-  readonly changed: ReadonlyArray<number>
-  readonly events: ReadonlyArray<HistoryEvent>
-}
 
 /** @internal A draft with no change yet. (documented as `Interpreter.draft`) */
 export const draft = (snapshot: Pick<Snapshot, "run" | "steps">): Draft => ({
@@ -29,12 +22,6 @@ export const draft = (snapshot: Pick<Snapshot, "run" | "steps">): Draft => ({
 
 /** @internal Whether a draft holds changes to commit. (documented as `Interpreter.hasChanges`) */
 export const hasChanges = (self: Draft): boolean => self.events.length > 0
-
-/** @internal Who made a change, and when: recorded in the history. (documented as `Interpreter.Actor`) */
-export interface Actor {
-  readonly now: number
-  readonly worker: string | null
-}
 
 const event = (
   run: RunRecord,
@@ -103,19 +90,6 @@ export const started = (self: Draft, index: number, state: string | null, actor:
   }
   return withStep(self, index, step, run, [event(run, actor, "started", { ...step, attempt: before.attempt })])
 }
-
-/** @internal What `onContinue` answered, with its values encoded: finish with an output (JSON text or (documented as `Interpreter.Answer`) */
-export type Answer =
-  | { readonly _tag: "Finish"; readonly output: string | null }
-  | {
-    readonly _tag: "Wait"
-    readonly state: string | null | undefined
-    readonly wakeAt: number
-    /** a plain `Step.wait()`: continued on the next pass (no timer); its event says so */
-    readonly plain?: boolean | undefined
-  }
-  | { readonly _tag: "Fail"; readonly error: ErrorInfo }
-  | { readonly _tag: "Cancel"; readonly reason: string }
 
 /** @internal The answer of `onContinue` is in: the step finishes, waits (the run sleeps until `wakeAt`), (documented as `Interpreter.continued`) */
 export const continued = (self: Draft, index: number, answer: Answer, actor: Actor): Draft => {
@@ -277,20 +251,6 @@ export const retryRun = (self: Draft, actor: Actor): Draft => {
 // -----------------------------------------------------------------------------
 // decisions
 // -----------------------------------------------------------------------------
-
-/** @internal What the orchestrator should do next with a run. (documented as `Interpreter.Decision`) */
-export type Decision =
-  | { readonly _tag: "Done" }
-  | { readonly _tag: "Finalize"; readonly status: TerminalStatus; readonly index: number }
-  | { readonly _tag: "Sleep"; readonly until: number }
-  | { readonly _tag: "Start"; readonly index: number }
-  | { readonly _tag: "Continue"; readonly index: number }
-  | { readonly _tag: "Mismatch"; readonly detail: string }
-
-/** @internal The part of a pipeline definition that the decision depends on: the names of its steps, in (documented as `Interpreter.Shape`) */
-export interface Shape {
-  readonly steps: ReadonlyArray<{ readonly name: string }>
-}
 
 const over: Decision = { _tag: "Done" }
 
