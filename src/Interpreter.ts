@@ -131,6 +131,16 @@ export const continued = Records.continued
 export const handlerFailed = Records.handlerFailed
 
 /**
+ * A conditional step (`when`) became current and its predicate is false: the step is `skipped`
+ * (it never runs), the run is `pending` with the step as its current one, and the history gets a
+ * `skipped` event.
+ *
+ * @since 0.2.0
+ * @category transitions
+ */
+export const skipped = Records.skipped
+
+/**
  * The worker that held the run's lease lost it (its lease expired and this worker claimed the
  * run): recorded in the history, by the worker that takes over.
  *

@@ -26,18 +26,19 @@ export interface Options {
 }
 
 /**
- * The class given to each step of a run by its status, with its style: the same five names as the
- * statuses, so that a page can restyle them with `classDef`.
+ * The class given to each step of a run by its status, with its style: the same names as the
+ * step statuses (the five of a run, and `skipped`), so that a page can restyle them with `classDef`.
  *
  * @since 0.1.0
  * @category models
  */
-export const statusStyles: Readonly<Record<Run.Status, string>> = {
+export const statusStyles: Readonly<Record<Run.StepStatus, string>> = {
   created: "fill:#f4f4f5,stroke:#a1a1aa,color:#3f3f46",
   pending: "fill:#fef9c3,stroke:#ca8a04,color:#422006",
   finished: "fill:#dcfce7,stroke:#16a34a,color:#052e16",
   failed: "fill:#fee2e2,stroke:#dc2626,color:#450a0a",
-  cancelled: "fill:#e4e4e7,stroke:#52525b,color:#18181b,stroke-dasharray:4 3"
+  cancelled: "fill:#e4e4e7,stroke:#52525b,color:#18181b,stroke-dasharray:4 3",
+  skipped: "fill:#ffffff,stroke:#a1a1aa,color:#71717a,stroke-dasharray:2 2"
 }
 
 /** the longest error message shown in a step's box; longer ones are cut with an ellipsis */
@@ -68,7 +69,8 @@ const chain = (count: number): Array<string> => {
 
 /**
  * A pipeline definition as a Mermaid flowchart: one box per step, in order, with what each step
- * declares (`onStart`, a state, an output, a signal, a retry schedule, a timeout), and a dotted
+ * declares (`onStart`, a state, an output, a signal, a retry schedule, a timeout); a conditional
+ * step (`when`) is a decision (a rhombus, marked `when`), which the run passes when it is skipped; a dotted
  * arrow from each step whose output another reads (`needs`), labelled with the key it is read by.
  *
  * @example
@@ -89,15 +91,23 @@ export const pipeline = (definition: Pipeline.Any, options?: Options): string =>
   const lines = [header(options?.direction)]
   definition.steps.forEach((step, position) => {
     const traits: Array<string> = []
+    if (step.condition !== undefined) traits.push("when")
     if (step.onStart !== undefined) traits.push("onStart")
     if (step.state !== undefined) traits.push("state")
     if (step.output !== undefined) traits.push("output")
     if (step.signal !== undefined) traits.push("signal")
     if (step.retry !== undefined) traits.push("retry")
     if (step.timeout !== undefined) traits.push("timeout")
-    lines.push(`  ${id(position)}[${label(traits.length === 0 ? [step.name] : [step.name, traits.join(" · ")])}]`)
+    const text = label(traits.length === 0 ? [step.name] : [step.name, traits.join(" · ")])
+    lines.push(step.condition === undefined ? `  ${id(position)}[${text}]` : `  ${id(position)}{${text}}`)
   })
   lines.push(...chain(definition.steps.length))
+  // a skipped conditional step: the run goes on with the next one
+  definition.steps.forEach((step, position) => {
+    if (step.condition !== undefined && position + 1 < definition.steps.length) {
+      lines.push(`  ${id(position)} -->|${label(["skipped"])}| ${id(position + 1)}`)
+    }
+  })
   definition.steps.forEach((step, position) => {
     for (const [key, needed] of Object.entries(step.needs)) {
       const from = definition.indexOf(needed.name)
@@ -138,7 +148,7 @@ export const run = (view: Run.RunView, options?: Options): string => {
     lines.push(`  ${id(position)}[${label(parts)}]:::${step.status}`)
   })
   lines.push(...chain(view.steps.length))
-  for (const status of Object.keys(statusStyles) as Array<Run.Status>) {
+  for (const status of Object.keys(statusStyles) as Array<Run.StepStatus>) {
     lines.push(`  classDef ${status} ${statusStyles[status]}`)
   }
   return lines.join("\n")

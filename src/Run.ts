@@ -27,6 +27,21 @@ export const Status = Schema.Literal("created", "pending", "finished", "failed",
 export type Status = typeof Status.Type
 
 /**
+ * The statuses of a step: the five of a run, and `skipped` (a conditional step whose condition was
+ * false when it became current: it never ran). A run's statuses stay the original's five.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const StepStatus = Schema.Literal("created", "pending", "finished", "failed", "cancelled", "skipped")
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type StepStatus = typeof StepStatus.Type
+
+/**
  * The statuses after which nothing changes any more (unless an operator retries a failed run).
  *
  * @since 0.1.0
@@ -35,13 +50,13 @@ export type Status = typeof Status.Type
 export type TerminalStatus = "finished" | "failed" | "cancelled"
 
 /**
- * Whether a status is terminal (`finished`, `failed` or `cancelled`).
+ * Whether a status is terminal: `finished`, `failed` or `cancelled` (and, for a step, `skipped`).
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isTerminal = (status: Status): status is TerminalStatus =>
-  status === "finished" || status === "failed" || status === "cancelled"
+export const isTerminal = <S extends StepStatus>(status: S): status is Extract<S, TerminalStatus | "skipped"> =>
+  status === "finished" || status === "failed" || status === "cancelled" || status === "skipped"
 
 /**
  * An error as it is persisted: a message, the cause pretty-printed, and the cause as structured
@@ -138,7 +153,7 @@ export const StepRecord = Schema.Struct({
   name: Schema.String,
   pipeline_uuid: Schema.String,
   position: Schema.Number,
-  status: Status,
+  status: StepStatus,
   metadata: StepMetadata,
   attempt: Schema.Number,
   state: Schema.NullOr(Schema.String),
@@ -192,7 +207,8 @@ export const EventType = Schema.Literal(
   "retried",
   "cancelled",
   "signalled",
-  "lease_lost"
+  "lease_lost",
+  "skipped"
 )
 
 /**
@@ -264,7 +280,7 @@ export interface Commit {
 export interface StepView {
   readonly id: string
   readonly name: string
-  readonly status: Status
+  readonly status: StepStatus
   readonly attempt: number
   readonly state: unknown
   readonly output: unknown

@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import type * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
@@ -244,6 +245,8 @@ export interface Step<
   ) => Effect.Effect<Outcome<State, Output>, E, R>
   readonly retry: Schedule.Schedule<unknown, unknown> | undefined
   readonly timeout: Duration.Duration | undefined
+  /** `when(predicate, step)`: the step runs only if this holds when it becomes current, else it is `skipped` */
+  readonly condition: ((ctx: ConditionContext<Input, OutputsOf<Needs>>) => boolean) | undefined
 }
 
 /**
@@ -264,6 +267,19 @@ export interface Any extends Pipeable {
   readonly onContinue: (ctx: any) => Effect.Effect<Outcome<any, any>, any, any>
   readonly retry: Schedule.Schedule<unknown, unknown> | undefined
   readonly timeout: Duration.Duration | undefined
+  readonly condition: ((ctx: ConditionContext<any, any>) => boolean) | undefined
+}
+
+/**
+ * What the predicate of a conditional step (`when`) is given: the pipeline input and the outputs of
+ * the steps the step `needs`, decoded (those of conditional steps as `Option`s).
+ *
+ * @since 0.2.0
+ * @category contexts
+ */
+export interface ConditionContext<Input = unknown, Outputs = {}> {
+  readonly input: Input
+  readonly outputs: Outputs
 }
 
 /**
@@ -488,7 +504,8 @@ export const make = <
     onStart: options.onStart as Any["onStart"],
     onContinue: (options.onContinue ?? defaultContinueEffect) as Any["onContinue"],
     retry: options.retry,
-    timeout
+    timeout,
+    condition: undefined
   }) as any
 }
 
@@ -533,5 +550,52 @@ const fieldsOf = (self: Any): Omit<Any, TypeId | "pipe"> => ({
   onStart: self.onStart,
   onContinue: self.onContinue,
   retry: self.retry,
-  timeout: self.timeout
+  timeout: self.timeout,
+  condition: self.condition
 })
+
+/**
+ * A conditional step: `step` runs only if `predicate` holds when the step becomes current (its
+ * earlier steps have finished or been skipped); otherwise it is `skipped`, a step status of its
+ * own, and the run goes on with the next step. `predicate` is a pure function of the pipeline input
+ * and the outputs of the steps that `step` needs, evaluated when the step is about to start (again,
+ * with the same arguments and so the same answer, if a crash came before its start was committed).
+ * A predicate that throws, or answers something other than a boolean, fails the step and the run.
+ * A step that needs a conditional step reads its output as an `Option`: `None` when it was skipped.
+ *
+ * @example
+ * ```ts
+ * const notify = when((ctx) => ctx.input.notify, step("Notify", { onContinue: () => Effect.succeed(Step.finish()) }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const when = <S extends Any>(
+  predicate: (ctx: ConditionContext<Input<S>, OutputsOf<Needs<S>>>) => boolean,
+  step: S
+): Conditional<NoInfer<S>> => {
+  check(isStep(step), "NotAStep", String(step), "when(predicate, step): the element is not a step")
+  check(typeof predicate === "function", "InvalidOption", step.name, "when(predicate, step): the predicate is not a function")
+  check(step.condition === undefined, "InvalidOption", step.name, "the step is conditional already: combine the predicates")
+  return unsafeMake({ ...fieldsOf(step), condition: predicate as Any["condition"] }) as Conditional<S>
+}
+
+/**
+ * The type of `when(predicate, step)`: the step, whose output, read through `needs`, is an
+ * `Option` (`None` when the step was skipped).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Conditional<S> = S extends Step<
+  infer Name,
+  infer State,
+  infer Output,
+  infer Input,
+  infer Needs,
+  infer Signal,
+  infer E,
+  infer R
+> ? Step<Name, State, Option.Option<Output>, Input, Needs, Signal, E, R>
+  : S

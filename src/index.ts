@@ -87,6 +87,16 @@ export { make as pipeline } from "./Pipeline.js"
 export { make as step } from "./Step.js"
 
 /**
+ * A conditional step: `when(predicate, step)` runs the step only if the predicate (a pure function
+ * of the input and the outputs the step needs) holds when it becomes current; otherwise the step is
+ * `skipped`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export { when } from "./Step.js"
+
+/**
  * Workers: the long-lived loop (`Worker.run`) and the pass it repeats (`Worker.pass`).
  *
  * @since 0.1.0

@@ -14,7 +14,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, FastCheck as fc, Schedule, Schema } from "effect"
-import { Interpreter, Pipeline, type Run, Step, step as stepOf } from "prorch"
+import { Interpreter, Pipeline, type Run, Step, step as stepOf, when } from "prorch"
+
+/** a step's condition in a random pipeline: none, or a predicate that holds, does not, or throws */
+type Condition = "none" | "holds" | "fails" | "throws"
 
 // -----------------------------------------------------------------------------
 // records
@@ -37,17 +40,30 @@ const errorInfo = (message: string): Run.ErrorInfo => ({
 const shapeOf = (names: ReadonlyArray<string>): Shape => ({ steps: names.map((name) => ({ name })) })
 
 /** a pipeline whose handlers are never called here: the driver answers for them */
-const definitionOf = (names: ReadonlyArray<string>, noStart: ReadonlyArray<boolean>, noRetry: ReadonlyArray<boolean>) => {
+const definitionOf = (
+  names: ReadonlyArray<string>,
+  noStart: ReadonlyArray<boolean>,
+  noRetry: ReadonlyArray<boolean>,
+  conditions: ReadonlyArray<Condition> = []
+) => {
   const unreachable = () => Effect.dieMessage("the driver answers for the handlers")
-  const steps = names.map((name, i) =>
-    Step.make(name, {
+  const steps = names.map((name, i) => {
+    const plain = Step.make(name, {
       ...(noStart[i] ? {} : { state: Schema.Unknown, onStart: unreachable }),
       output: Schema.Unknown,
       signal: Schema.Unknown,
       onContinue: unreachable,
       ...(noRetry[i] ? {} : { retry: Schedule.forever })
     })
-  )
+    const condition = conditions[i] ?? "none"
+    if (condition === "none") return plain
+    return when((ctx) => {
+      // the predicate is given the decoded input
+      expect(ctx.input).toEqual({ n: 1 })
+      if (condition === "throws") throw new Error("no rule")
+      return condition === "holds"
+    }, plain)
+  })
   return Interpreter.define(Effect.runSync(Pipeline.makeEffect("Pipeline", { input: Schema.Struct({ n: Schema.Number }) }, steps)))
 }
 
@@ -71,24 +87,36 @@ const initialRecords = (
 const recordsOf = (names: ReadonlyArray<string>, createdAt: number, wakeAt: number): Records =>
   initialRecords(definitionOf(names, [], []), createdAt, wakeAt)
 
-const isTerminal = (status: Run.Status) => status === "finished" || status === "failed" || status === "cancelled"
+const isTerminal = (status: Run.StepStatus) =>
+  status === "finished" || status === "failed" || status === "cancelled" || status === "skipped"
 
-const code: Record<Run.Status, string> = { finished: "F", pending: "P", failed: "X", cancelled: "C", created: "N" }
-/** the statuses of the steps, one letter each: F finished, P pending, X failed, C cancelled, N created */
+/** a step that has moved the run past it: finished, or skipped */
+const passed = (status: Run.StepStatus) => status === "finished" || status === "skipped"
+
+const code: Record<Run.StepStatus, string> = {
+  finished: "F",
+  pending: "P",
+  failed: "X",
+  cancelled: "C",
+  created: "N",
+  skipped: "S"
+}
+/** the statuses of the steps, one letter each: F finished, S skipped, P pending, X failed, C cancelled, N created */
 const pattern = (steps: ReadonlyArray<Run.StepRecord>) => steps.map((s) => code[s.status]).join("")
-/** a sequential pipeline: finished steps, at most one current (pending or ended badly), then created ones */
-const SEQUENTIAL = /^F*[PXC]?N*$/
+/** a sequential pipeline: finished or skipped steps, at most one current (pending or ended badly), then created ones */
+const SEQUENTIAL = /^[FS]*[PXC]?N*$/
 
 const firstOpen = (steps: ReadonlyArray<Run.StepRecord>) =>
   steps.findIndex((s) => s.status === "created" || s.status === "pending")
 
 /** step transitions that the interpreter may make (an operator retry is checked on its own) */
-const allowed: Record<Run.Status, ReadonlyArray<Run.Status>> = {
-  created: ["created", "pending", "failed", "cancelled"],
+const allowed: Record<Run.StepStatus, ReadonlyArray<Run.StepStatus>> = {
+  created: ["created", "pending", "failed", "cancelled", "skipped"],
   pending: ["pending", "finished", "failed", "cancelled"],
   finished: ["finished"],
   failed: ["failed"],
-  cancelled: ["cancelled"]
+  cancelled: ["cancelled"],
+  skipped: ["skipped"]
 }
 
 // -----------------------------------------------------------------------------
@@ -132,6 +160,8 @@ interface Plan {
   readonly noStart: ReadonlyArray<boolean>
   /** steps without a retry schedule (a failed call fails the step, no `PlanRetry`) */
   readonly noRetry: ReadonlyArray<boolean>
+  /** conditional steps (`when`) and what their predicates answer */
+  readonly conditions: ReadonlyArray<Condition>
   readonly createdAt: number
   readonly firstWake: number
   readonly waitMillis: number
@@ -208,6 +238,15 @@ const plan = (w: Weights, operators: fc.Arbitrary<Operator>): fc.Arbitrary<Plan>
       minLength: 6,
       maxLength: 6
     }),
+    conditions: fc.array(
+      fc.oneof(
+        { weight: 6, arbitrary: fc.constant<Condition>("none") },
+        { weight: 2, arbitrary: fc.constant<Condition>("holds") },
+        { weight: 2, arbitrary: fc.constant<Condition>("fails") },
+        { weight: 1, arbitrary: fc.constant<Condition>("throws") }
+      ),
+      { minLength: 6, maxLength: 6 }
+    ),
     createdAt: fc.integer({ min: 0, max: 2_000_000_000_000 }),
     firstWake: fc.integer({ min: 0, max: 10_000 }),
     waitMillis: fc.constantFrom(0, 0, 1_000),
@@ -222,7 +261,7 @@ const checkCommitted = (shape: Shape, records: Records, committedStarts: Readonl
   const statuses = steps.map((s) => s.status)
   expect(pattern(steps)).toMatch(SEQUENTIAL)
   // finished iff all steps finished; a failed step fails the run; a cancelled one cancels it
-  expect(run.status === "finished").toBe(statuses.every((s) => s === "finished"))
+  expect(run.status === "finished").toBe(statuses.every(passed))
   expect(run.status === "failed").toBe(statuses.includes("failed"))
   expect(run.status === "cancelled").toBe(!statuses.includes("failed") && statuses.includes("cancelled"))
   expect(run.ended_at !== null).toBe(isTerminal(run.status))
@@ -307,6 +346,8 @@ interface Stats {
   signals: number
   signalsDelivered: number
   signalsRefused: number
+  skips: number
+  conditionFailures: number
   maxSteps: number
 }
 
@@ -331,11 +372,14 @@ const newStats = (): Stats => ({
   signals: 0,
   signalsDelivered: 0,
   signalsRefused: 0,
+  skips: 0,
+  conditionFailures: 0,
   maxSteps: 0
 })
 
 interface Simulation {
   readonly definition: Interpreter.Definition
+  readonly conditions: ReadonlyArray<Condition>
   readonly shape: Shape
   /** the records as stored, and the signals stored and not yet handed to a step */
   records: Records
@@ -363,6 +407,9 @@ const produced = (prev: Interpreter.Tick, next: Interpreter.Transition): Array<R
   return [...committed, ...next.tick.draft.events].slice(prev.draft.events.length)
 }
 
+const withoutStacks = (value: unknown) =>
+  JSON.parse(JSON.stringify(value, (key, v) => (key === "pretty" || key === "stack" ? null : v)))
+
 const tags = (t: Interpreter.Transition) => t.commands.map((c) => c._tag)
 
 /**
@@ -380,7 +427,8 @@ const step = (
   const frozen = JSON.stringify(prev)
   const next = Interpreter.transition(sim.definition, prev, event, now)
   // pure: the same inputs give the same transition, and the inputs are not touched
-  expect(Interpreter.transition(sim.definition, prev, event, now)).toEqual(next)
+  // (but for the stack trace of an error that a predicate throws, which names where it was called)
+  expect(withoutStacks(Interpreter.transition(sim.definition, prev, event, now))).toEqual(withoutStacks(next))
   expect(JSON.stringify(prev)).toBe(frozen)
 
   const events = produced(prev, next)
@@ -556,6 +604,20 @@ const commit = (sim: Simulation, command: Extract<Interpreter.Command, { _tag: "
   // no signal arrives during a tick here: the drafted count is the stored one
   expect(run.pending_signals).toBe(stored.run.pending_signals)
   sim.records = { run: { ...run, pending_signals: stored.run.pending_signals - c.consumedSignals.length }, steps }
+  for (const e of c.events) {
+    const i = sim.shape.steps.findIndex((s) => s.name === e.step)
+    if (e.type === "skipped") {
+      // only a conditional step whose predicate does not hold is skipped, once, before it starts
+      expect(sim.conditions[i]).toBe("fails")
+      expect(steps[i]).toMatchObject({ status: "skipped", started_at: null })
+      sim.stats.skips++
+    }
+    if (e.type === "failed" && (e.data as { handler?: string } | null)?.handler === "when") {
+      expect(sim.conditions[i]).toBe("throws")
+      expect(steps[i]).toMatchObject({ status: "failed", started_at: null, error: { message: "no rule" } })
+      sim.stats.conditionFailures++
+    }
+  }
   sim.history.push(...c.events)
   checkCommitted(sim.shape, sim.records, sim.committedStarts)
   return { ...c, run }
@@ -661,10 +723,12 @@ const tickBody = (sim: Simulation, tookOver: boolean): void => {
         const i = command.step
         const record = t.tick.draft.steps[i]
         const ctx = command.context
+        // a step whose predicate does not hold never runs
+        if (record.status === "created") expect(["none", "holds"]).toContain(sim.conditions[i] ?? "none")
         expect([ctx.runId, ctx.stepRunId, ctx.step, ctx.attempt]).toEqual([RUN_ID, record.uuid, record.name, record.attempt])
         expect(ctx.input).toEqual({ n: 1 })
         // every step before it has finished
-        for (let j = 0; j < i; j++) expect(t.tick.draft.steps[j].status).toBe("finished")
+        for (let j = 0; j < i; j++) expect(passed(t.tick.draft.steps[j].status)).toBe(true)
         if (command.handler === "onStart") {
           expect(record.status).toBe("created")
           // once a step's start is committed, it is never started again
@@ -865,9 +929,10 @@ const advanceTime = (sim: Simulation, a: Advance): void => {
 }
 
 const simulate = (p: Plan, stats: Stats): Simulation => {
-  const definition = definitionOf(p.names, p.noStart, p.noRetry)
+  const definition = definitionOf(p.names, p.noStart, p.noRetry, p.conditions)
   const sim: Simulation = {
     definition,
+    conditions: p.conditions,
     shape: shapeOf(p.names),
     records: initialRecords(definition, p.createdAt, p.createdAt + p.firstWake),
     signals: [],
@@ -979,6 +1044,8 @@ describe("Interpreter.transition (properties)", () => {
     expect(stats.signals).toBeGreaterThan(0)
     expect(stats.signalsDelivered).toBeGreaterThan(0)
     expect(stats.signalsRefused).toBeGreaterThan(0)
+    expect(stats.skips).toBeGreaterThan(0)
+    expect(stats.conditionFailures).toBeGreaterThan(0)
     expect(stats.maxSteps).toBe(6)
   })
 

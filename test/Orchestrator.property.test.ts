@@ -38,8 +38,9 @@ const expected = (scripts: ReadonlyArray<Script>) => {
   return { status: "finished" as const, continues, started: scripts.length }
 }
 
-const terminal = (status: Run.Status) => status === "finished" || status === "failed" || status === "cancelled"
-const rank: Record<Run.Status, number> = { created: 0, pending: 1, finished: 2, failed: 2, cancelled: 2 }
+const terminal = (status: Run.StepStatus) =>
+  status === "finished" || status === "failed" || status === "cancelled" || status === "skipped"
+const rank: Record<Run.StepStatus, number> = { created: 0, pending: 1, finished: 2, failed: 2, cancelled: 2, skipped: 2 }
 
 describe("Orchestrator (properties)", () => {
   it("random pipelines and handler outcomes, run by the real orchestrator, keep the run's invariants", () =>

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Layer, Schedule, Schema } from "effect"
-import { Errors, Orchestrator, Pipeline, pipeline, Repository, Step, step } from "prorch"
+import { Errors, Orchestrator, Pipeline, pipeline, Repository, Step, step, when } from "prorch"
 
 const a = step("A")
 const b = step("B")
@@ -114,6 +114,22 @@ describe("invalid definitions", () => {
     expect(definitionError(() => untypedPipeline("Odd", a, 42)).problem).toBe("NotAStep")
     // a non-step in needs
     expect(definitionError(() => untypedStep("Needy", { needs: { x: { name: "A" } } })).problem).toBe("NotAStep")
+  })
+
+  it("when(predicate, step): a non-step is NotAStep; a predicate that is not a function, or a step already conditional, InvalidOption", () => {
+    const untypedWhen = when as unknown as (predicate: unknown, step: unknown) => unknown
+    expect(definitionError(() => untypedWhen(() => true, "A")).problem).toBe("NotAStep")
+    expect(definitionError(() => untypedWhen(() => true, undefined)).problem).toBe("NotAStep")
+    const notFunction = definitionError(() => untypedWhen(true, a))
+    expect(notFunction).toMatchObject({ problem: "InvalidOption", step: "A" })
+    const twice = definitionError(() => when(() => true, when(() => true, a)))
+    expect(twice).toMatchObject({ problem: "InvalidOption", step: "A" })
+    // a conditional step is a step: the pipeline checks its needs as any other's
+    expect(definitionError(() => untypedPipeline("P", when(() => true, step("N", { needs: { b }, onContinue: () => Effect.succeed(Step.finish()) })), b)).problem).toBe("MissingNeed")
+    // and the original step is left as it was
+    const conditional = when(() => false, a)
+    expect(a.condition).toBeUndefined()
+    expect(typeof conditional.condition).toBe("function")
   })
 
   it("Pipeline.append checks like pipeline(...)", () => {

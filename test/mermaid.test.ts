@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Schedule, Schema, TestClock } from "effect"
-import { Mermaid, Orchestrator, pipeline, Repository, step, Step } from "prorch"
+import { Mermaid, Orchestrator, pipeline, Repository, step, Step, when } from "prorch"
 
 const generation = step("BackupGeneration", {
   output: Schema.Struct({ archive: Schema.String }),
@@ -58,6 +58,25 @@ describe("Mermaid.pipeline", () => {
     // the only quotes are the label's own, and the picture is two lines (no line break leaked)
     expect(picture.split("\n")).toHaveLength(2)
     expect(picture.match(/"/g)).toHaveLength(2)
+  })
+})
+
+describe("Mermaid.pipeline and conditional steps", () => {
+  const first = step("First", { output: Schema.Number, onContinue: () => Effect.succeed(Step.finish(1)) })
+  const maybe = when((ctx) => ctx.outputs.n > 0, step("Maybe", { needs: { n: first }, onContinue: () => Effect.succeed(Step.finish()) }))
+  const last = step("Last", { onContinue: () => Effect.succeed(Step.finish()) })
+
+  it("draws a when as a decision marked 'when', with a 'skipped' arrow to the next element", () => {
+    const picture = Mermaid.pipeline(pipeline("P", first, maybe, last))
+    expect(picture.split("\n")).toContain("  s1{\"Maybe<br/>when\"}")
+    expect(picture).toContain("  s0 --> s1\n  s1 --> s2\n  s1 -->|\"skipped\"| s2\n")
+    expect(picture).toContain("  s0 -.->|\"n\"| s1")
+  })
+
+  it("a when at the end has no skipped arrow (the run ends there either way)", () => {
+    const picture = Mermaid.pipeline(pipeline("Q", first, last, maybe))
+    expect(picture.split("\n")).toContain("  s2{\"Maybe<br/>when\"}")
+    expect(picture).not.toContain("skipped")
   })
 })
 

@@ -8,7 +8,7 @@
  */
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { type Errors, Orchestrator, Pipeline, pipeline, Repository, type Run, Step, step } from "prorch"
+import { type Errors, Orchestrator, Pipeline, pipeline, Repository, type Run, Step, step, when } from "prorch"
 
 // -----------------------------------------------------------------------------
 // fixtures
@@ -186,6 +186,42 @@ describe("types: steps", () => {
     expectTypeOf<Step.Context<typeof scoped>>().toEqualTypeOf<Mailer>()
     expectTypeOf(leaky).toBeFunction()
     expectTypeOf(leakyContinue).toBeFunction()
+  })
+
+  it("when: the predicate sees the input and the needed outputs; a step needing a conditional step reads an Option", () => {
+    const conditional = when(
+      (ctx) => {
+        expectTypeOf(ctx.input).toEqualTypeOf<BackupInput>()
+        expectTypeOf(ctx.outputs.transfer).toEqualTypeOf<Location>()
+        return ctx.input.size > 0
+      },
+      step("Conditional", {
+        input: BackupInput,
+        needs: { transfer },
+        output: Schema.Number,
+        onContinue: (ctx) => Effect.succeed(Step.finish(ctx.input.size))
+      })
+    )
+    expectTypeOf<Step.Output<typeof conditional>>().toEqualTypeOf<Option.Option<number>>()
+    const reader = step("Reader", {
+      needs: { conditional },
+      onContinue: (ctx) => {
+        expectTypeOf(ctx.outputs.conditional).toEqualTypeOf<Option.Option<number>>()
+        return Effect.succeed(Step.finish())
+      }
+    })
+    expect(reader.needs.conditional).toBe(conditional)
+    const wrongPredicate = () =>
+      // @ts-expect-error the predicate must return a boolean
+      when(() => "yes", step("W", { onContinue: () => Effect.succeed(Step.finish()) }))
+    const unknownOutput = () =>
+      when(
+        // @ts-expect-error generation is not in the step's needs
+        (ctx) => ctx.outputs.generation !== undefined,
+        step("U", { needs: { transfer }, onContinue: () => Effect.succeed(Step.finish()) })
+      )
+    expectTypeOf(wrongPredicate).toBeFunction()
+    expectTypeOf(unknownOutput).toBeFunction()
   })
 
   it("ctx.outputs only has the keys named in needs", () => {

@@ -23,7 +23,7 @@ export class RunDidNotFinish extends Data.TaggedError("RunDidNotFinish")<{
 /** What the loop compares between two looks at a run. */
 interface Statuses {
   readonly run: Run.Status
-  readonly steps: ReadonlyArray<{ readonly name: string; readonly status: Run.Status }>
+  readonly steps: ReadonlyArray<{ readonly name: string; readonly status: Run.StepStatus }>
 }
 
 const statusesOf = (view: Run.RunView): Statuses => ({ run: view.status, steps: view.steps })

@@ -5,6 +5,7 @@
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import { DecodeError, EncodeError, InvalidOperation, LeaseLost } from "../Errors.js"
 import type {
   Answer,
@@ -262,6 +263,16 @@ const advance = (definition: Definition, w: Work, now: number): ReadonlyArray<Co
       // what the handlers are given is decoded before anything is written
       const context = startContext(definition, w, sd)
       if (context instanceof DecodeError) return reject(w, context)
+      // a conditional step about to start: its predicate says whether it runs or is skipped
+      if (decision._tag === "Start" && sd.step.condition !== undefined) {
+        const holds = condition(sd, context)
+        if (holds !== true) {
+          w.draft = holds === false
+            ? Records.skipped(w.draft, sd.index, actor(w, now))
+            : Records.handlerFailed(w.draft, sd.index, "when", holds, undefined, actor(w, now))
+          return advance(definition, w, now)
+        }
+      }
       // a step's handlers are about to run: what earlier steps did is committed first
       const commit = Records.hasChanges(w.draft) ? commitOf(w, "hold") : undefined
       let call: ReadonlyArray<Command>
@@ -421,6 +432,22 @@ const recordFailure = (
   return at !== undefined ? close(w) : advance(definition, w, now)
 }
 
+/** the answer of a conditional step's predicate; a predicate that throws, or answers no boolean, fails the step */
+const condition = (sd: StepDefinition, context: Step.StartContext<unknown, {}>): boolean | ErrorInfo => {
+  let holds: unknown
+  try {
+    holds = sd.step.condition!({ input: context.input, outputs: context.outputs })
+  } catch (defect) {
+    return Codecs.errorInfo(Cause.die(defect))
+  }
+  if (typeof holds === "boolean") return holds
+  return {
+    message: `the predicate of when(..., ${JSON.stringify(sd.step.name)}) answered ${typeof holds}, not a boolean`,
+    pretty: null,
+    cause: null
+  }
+}
+
 /** the context of a step's handlers: the run, the step, the input and the outputs it needs, decoded */
 const startContext = (
   definition: Definition,
@@ -430,7 +457,13 @@ const startContext = (
   const steps = w.draft.steps
   const outputs: Record<string, unknown> = {}
   for (const [key, index] of sd.needs) {
-    const decoded = definition.steps[index].output.decode(steps[index].output)
+    const needed = definition.steps[index]
+    // a conditional step's output is an Option: None when it was skipped
+    if (needed.step.condition !== undefined && steps[index].status === "skipped") {
+      outputs[key] = Option.none()
+      continue
+    }
+    const decoded = needed.output.decode(steps[index].output)
     if (Either.isLeft(decoded)) {
       return new DecodeError({
         runId: w.runId,
@@ -438,7 +471,7 @@ const startContext = (
         detail: decoded.left
       })
     }
-    outputs[key] = decoded.right
+    outputs[key] = needed.step.condition === undefined ? decoded.right : Option.some(decoded.right)
   }
   const record = steps[sd.index]
   return {

@@ -12,6 +12,7 @@ import { isTerminal } from "../Run.js"
 // transitions
 // -----------------------------------------------------------------------------
 
+
 /** @internal A draft with no change yet. (documented as `Interpreter.draft`) */
 export const draft = (snapshot: Pick<Snapshot, "run" | "steps">): Draft => ({
   run: snapshot.run,
@@ -22,6 +23,7 @@ export const draft = (snapshot: Pick<Snapshot, "run" | "steps">): Draft => ({
 
 /** @internal Whether a draft holds changes to commit. (documented as `Interpreter.hasChanges`) */
 export const hasChanges = (self: Draft): boolean => self.events.length > 0
+
 
 const event = (
   run: RunRecord,
@@ -90,6 +92,7 @@ export const started = (self: Draft, index: number, state: string | null, actor:
   }
   return withStep(self, index, step, run, [event(run, actor, "started", { ...step, attempt: before.attempt })])
 }
+
 
 /** @internal The answer of `onContinue` is in: the step finishes, waits (the run sleeps until `wakeAt`), (documented as `Interpreter.continued`) */
 export const continued = (self: Draft, index: number, answer: Answer, actor: Actor): Draft => {
@@ -167,7 +170,7 @@ export const continued = (self: Draft, index: number, answer: Answer, actor: Act
 export const handlerFailed = (
   self: Draft,
   index: number,
-  handler: "onStart" | "onContinue",
+  handler: "onStart" | "onContinue" | "when",
   error: ErrorInfo,
   retryAt: number | undefined,
   actor: Actor
@@ -194,6 +197,19 @@ export const handlerFailed = (
     updated_at: actor.now
   }
   return withStep(self, index, step, run, [event(run, actor, "failed", step, { handler, message: error.message })])
+}
+
+/** @internal A conditional step's predicate is false (documented as `Interpreter.skipped`) */
+export const skipped = (self: Draft, index: number, actor: Actor): Draft => {
+  const before = self.steps[index]
+  const step: StepRecord = { ...before, status: "skipped", updated_at: actor.now, ended_at: actor.now }
+  const run: RunRecord = {
+    ...self.run,
+    status: "pending",
+    metadata: { current_step: step.name },
+    updated_at: actor.now
+  }
+  return withStep(self, index, step, run, [event(run, actor, "skipped", step)])
 }
 
 /** @internal The worker that held the run's lease lost it (its lease expired and this worker claimed the (documented as `Interpreter.leaseLost`) */
@@ -252,6 +268,8 @@ export const retryRun = (self: Draft, actor: Actor): Draft => {
 // decisions
 // -----------------------------------------------------------------------------
 
+
+
 const over: Decision = { _tag: "Done" }
 
 /** @internal Decide what happens next to a run. Pure: the same pipeline shape, records and time always give (documented as `Interpreter.decide`) */
@@ -288,6 +306,7 @@ export const decide = (shape: Shape, snapshot: Pick<Snapshot, "run" | "steps">, 
         if (cancelled < 0) cancelled = i
         break
       case "finished":
+      case "skipped":
         finished++
         break
       default:
