@@ -19,6 +19,7 @@ import type * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { DefinitionError } from "./Errors.js"
+import * as Poll from "./internal/poll.js"
 
 /**
  * @since 0.1.0
@@ -599,3 +600,99 @@ export type Conditional<S> = S extends Step<
   infer R
 > ? Step<Name, State, Option.Option<Output>, Input, Needs, Signal, E, R>
   : S
+
+// -----------------------------------------------------------------------------
+// polling
+// -----------------------------------------------------------------------------
+
+/**
+ * The state of a step built with `Step.poll`: when it started (epoch milliseconds) and how many
+ * checks answered "not yet". Persisted, so a crash or a deploy does not restart the schedule or
+ * move the deadline.
+ *
+ * @since 0.2.0
+ * @category polling
+ */
+export interface PollState {
+  readonly startedAt: number
+  readonly checks: number
+}
+
+/**
+ * What `check` of `Step.poll` receives: the context of `onContinue` without the state, and the
+ * number of earlier checks that answered "not yet" and the instant the step started.
+ *
+ * @since 0.2.0
+ * @category polling
+ */
+export interface PollContext<Input = unknown, Outputs = {}, Signal = never> extends StartContext<Input, Outputs> {
+  readonly signals: ReadonlyArray<Signal>
+  readonly continuations: number
+  readonly checks: number
+  readonly startedAt: Date
+}
+
+/**
+ * What `check` answers: `Option.some(output)` when the awaited thing is there, `Option.none()`
+ * when not yet. A step without an output may answer `true` / `false` instead.
+ *
+ * @since 0.2.0
+ * @category polling
+ */
+export type PollAnswer<A> = [A] extends [void] ? Option.Option<A> | boolean : Option.Option<A>
+
+/**
+ * The options of `Step.poll`.
+ *
+ * - `check`: runs on every continue (the first one right after the step starts) until it answers a
+ *   value; its failures are handler failures (retried under `retry`, bounded by `timeout`).
+ * - `every`: a `Schedule` giving the wait after each "not yet" (its n-th delay after the n-th
+ *   check); each wait is a durable timer. When the schedule ends, the step gives up as at the deadline.
+ * - `deadline`: how long after the step started it may poll; the check that comes at the deadline
+ *   is the last. Default: none.
+ * - `onDeadline`: `"fail"` (default) fails the step and the run; `"cancel"` cancels them.
+ * - `output`, `input`, `needs`, `signal`, `retry`, `timeout`: as for `step`. A signal wakes the
+ *   step for an early check.
+ *
+ * @since 0.2.0
+ * @category polling
+ */
+export interface PollOptions<A, Input, Needs extends NeedsRecord, Signal, E, R> {
+  readonly output?: Schema.Schema<A, any> | undefined
+  readonly input?: Schema.Schema<Input, any> | undefined
+  readonly needs?: Needs | undefined
+  readonly signal?: Schema.Schema<Signal, any> | undefined
+  readonly check: (
+    ctx: PollContext<NoInfer<Input>, OutputsOf<NoInfer<Needs>>, NoInfer<Signal>>
+  ) => Effect.Effect<PollAnswer<NoInfer<A>>, E, R>
+  readonly every: Schedule.Schedule<unknown, unknown>
+  readonly deadline?: Duration.DurationInput | undefined
+  readonly onDeadline?: "fail" | "cancel" | undefined
+  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * A sensor step, the Python original's polling step as options of `step`: `check` runs on every
+ * continue until it answers a value, which is the step's output; between checks the step waits
+ * durably for the next delay of `every`; past `deadline` (from the step's start) it fails or
+ * cancels, as `onDeadline` says. Its state (`PollState`: the start and the count of checks) is
+ * persisted, so a crash does not restart the schedule. Throws a `DefinitionError` for a missing
+ * `check` or `every`, or an `onDeadline` that is neither `"fail"` nor `"cancel"`.
+ *
+ * @example
+ * ```ts
+ * const ready = step("AwaitSnapshot", Step.poll({
+ *   output: Schema.String,
+ *   check: (ctx) => snapshots.find(ctx.stepRunId), // Effect<Option<string>>
+ *   every: Schedule.exponential("10 seconds"),
+ *   deadline: "2 hours"
+ * }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category polling
+ */
+export const poll = <A = void, Input = unknown, const Needs extends NeedsRecord = {}, Signal = never, E = never, R = never>(
+  options: PollOptions<A, Input, Needs, Signal, E, R>
+): Options<PollState, A, Input, Needs, Signal, never, never, E, R> => Poll.make(options)

@@ -132,6 +132,21 @@ describe("invalid definitions", () => {
     expect(typeof conditional.condition).toBe("function")
   })
 
+  it("Step.poll: a missing check or every, an unknown onDeadline, a negative deadline: InvalidOption", () => {
+    const untypedPoll = Step.poll as unknown as (options: unknown) => unknown
+    const every = Schedule.spaced("1 minute")
+    const check = () => Effect.succeed(true)
+    expect(definitionError(() => untypedPoll({ every })).detail).toBe("Step.poll: check is not a function")
+    expect(definitionError(() => untypedPoll({ check })).detail).toBe("Step.poll: every (a Schedule) is required")
+    expect(definitionError(() => untypedPoll({ check, every, onDeadline: "ignore" }))).toMatchObject({
+      problem: "InvalidOption",
+      detail: "Step.poll: onDeadline is \"ignore\", not \"fail\" or \"cancel\""
+    })
+    expect(definitionError(() => untypedPoll({ check, every, deadline: -5 })).problem).toBe("InvalidOption")
+    expect(definitionError(() => untypedPoll({ check, every, deadline: "soon" })).problem).toBe("InvalidOption")
+    expect(definitionError(() => untypedPoll(undefined)).problem).toBe("InvalidOption")
+  })
+
   it("Pipeline.append checks like pipeline(...)", () => {
     const p = pipeline("P", a, b)
     expect(definitionError(() => Pipeline.append(p, step("A"))).problem).toBe("DuplicateStepName")

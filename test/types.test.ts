@@ -7,7 +7,7 @@
  * ill-typed runs.
  */
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { type Errors, Orchestrator, Pipeline, pipeline, Repository, type Run, Step, step, when } from "prorch"
 
 // -----------------------------------------------------------------------------
@@ -222,6 +222,53 @@ describe("types: steps", () => {
       )
     expectTypeOf(wrongPredicate).toBeFunction()
     expectTypeOf(unknownOutput).toBeFunction()
+  })
+
+  it("Step.poll: check sees the input, needs and signals; its Option's value is the step's output", () => {
+    const sensor = step(
+      "Sensor",
+      Step.poll({
+        input: BackupInput,
+        needs: { transfer },
+        signal: Schema.Literal("nudge"),
+        output: Schema.Number,
+        check: (ctx) => {
+          expectTypeOf(ctx.input).toEqualTypeOf<BackupInput>()
+          expectTypeOf(ctx.outputs.transfer).toEqualTypeOf<Location>()
+          expectTypeOf(ctx.signals).toEqualTypeOf<ReadonlyArray<"nudge">>()
+          expectTypeOf(ctx.checks).toEqualTypeOf<number>()
+          return Effect.succeed(ctx.checks > 2 ? Option.some(ctx.input.size) : Option.none())
+        },
+        every: Schedule.spaced("1 minute")
+      })
+    )
+    expectTypeOf<Step.Output<typeof sensor>>().toEqualTypeOf<number>()
+    expectTypeOf<Step.State<typeof sensor>>().toEqualTypeOf<Step.PollState>()
+    // without an output, booleans will do
+    const flag = step("Flag", Step.poll({ check: () => Effect.succeed(true), every: Schedule.spaced("1 minute") }))
+    expectTypeOf<Step.Output<typeof flag>>().toEqualTypeOf<void>()
+    const wrongValue = () =>
+      step(
+        "Wrong",
+        Step.poll({
+          output: Schema.Number,
+          // @ts-expect-error the Option must hold the output's type
+          check: () => Effect.succeed(Option.some("seven")),
+          every: Schedule.spaced("1 minute")
+        })
+      )
+    const booleanWithOutput = () =>
+      step(
+        "Bool",
+        Step.poll({
+          output: Schema.Number,
+          // @ts-expect-error a step with an output answers an Option, not a boolean
+          check: () => Effect.succeed(true),
+          every: Schedule.spaced("1 minute")
+        })
+      )
+    expectTypeOf(wrongValue).toBeFunction()
+    expectTypeOf(booleanWithOutput).toBeFunction()
   })
 
   it("ctx.outputs only has the keys named in needs", () => {

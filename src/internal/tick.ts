@@ -9,8 +9,6 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as Intervals from "effect/ScheduleIntervals"
 import { HandlerTimeout, RepositoryError, type TickError, type VersionConflict } from "../Errors.js"
 import * as Interpreter from "../Interpreter.js"
 import type * as Orchestrator from "../Orchestrator.js"
@@ -19,6 +17,7 @@ import type { Commit, Snapshot } from "../Run.js"
 import { isTerminal } from "../Run.js"
 import type * as Step from "../Step.js"
 import { type Compiled, type CompiledStep, type Lease, type Runtime } from "./runtime.js"
+import * as Schedules from "./schedule.js"
 import { span, tracing } from "./tracing.js"
 
 /**
@@ -93,23 +92,9 @@ export const make = (rt: Runtime) => {
     attempt: number,
     cause: Cause.Cause<unknown>,
     now: number
-  ): Effect.Effect<number | undefined> => {
-    const input = Cause.squash(cause)
-    return Effect.gen(function*() {
-      let state = schedule.initial
-      let time = now
-      let delay = 0
-      for (let i = 0; i < attempt; i++) {
-        const [next, , decision] = yield* schedule.step(time, input, state)
-        if (ScheduleDecision.isDone(decision)) return undefined
-        state = next
-        const start = Math.max(time, Intervals.start(decision.intervals))
-        delay = start - time
-        time = start
-      }
-      return now + delay
-    })
-  }
+  ): Effect.Effect<number | undefined> =>
+    Effect.map(Schedules.delayAt(schedule, attempt, Cause.squash(cause), now), (delay) =>
+      delay === undefined ? undefined : now + delay)
 
   // --- ticks -------------------------------------------------------------------
 
