@@ -346,7 +346,8 @@ const picture = Command.make("picture", {
     const definition = service.pipelines.get(options.target)
     const text = definition !== undefined
       ? Mermaid.pipeline(definition, { direction: options.direction })
-      : Mermaid.run(yield* service.get(options.target), { direction: options.direction })
+      : yield* Effect.map(service.get(options.target), (view) =>
+        Mermaid.run(view, { direction: options.direction, pipeline: service.pipelines.get(view.pipeline) }))
     yield* Console.log(text)
   })).pipe(Command.withDescription("draw a pipeline or a run as a Mermaid flowchart"))
 

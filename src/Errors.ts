@@ -35,6 +35,7 @@ export type DefinitionProblem =
   | "DuplicateStepName"
   | "NotAStep"
   | "MissingNeed"
+  | "EmptyGroup"
   | "StateWithoutOnStart"
   | "OutputWithoutOnContinue"
   | "DuplicatePipelineName"

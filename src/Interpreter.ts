@@ -13,10 +13,12 @@
  * 1. Any step failed: the run fails. Else any step cancelled: the run is cancelled. Else all steps
  *    finished: the run finishes.
  * 2. Else take the first step that is `created` or `pending`: `created` → run `onStart` (then, in
- *    the same tick, `onContinue`); `pending` → run `onContinue`.
+ *    the same tick, `onContinue`); `pending` → run `onContinue`. When it is a member of a parallel
+ *    group, every member of the group that is due on its own is started or continued, their calls
+ *    running concurrently (docs/semantics.md "Parallel groups").
  *
  * The record transitions it is built from (`started`, `continued`, `handlerFailed`, `finalize`,
- * `cancelRun`, `retryRun`, `leaseLost`) are exported too: each changes a run's records for one
+ * `cancelRun`, `retryRun`, `leaseLost`, `skipped`, `endGroup`, `groupWake`) are exported too: each changes a run's records for one
  * observed fact and returns the history events that describe the change.
  *
  * @since 0.1.0
@@ -151,7 +153,8 @@ export const leaseLost = Records.leaseLost
 
 /**
  * An operator cancels the run: its current step (the first one not ended) and the run become
- * `cancelled`; later steps stay `created` and never start.
+ * `cancelled`; later steps stay `created` and never start. With `to`, the steps not ended from
+ * the current one up to `to` (exclusive) are cancelled: the members of the current parallel group.
  *
  * @since 0.1.0
  * @category transitions
@@ -160,12 +163,33 @@ export const cancelRun = Records.cancelRun
 
 /**
  * An operator retries a failed run: its failed step goes back to `pending` (or to `created` when
- * its `onStart` never completed), its attempt counter is reset, and the run is due at once.
+ * its `onStart` never completed), its attempt counter is reset, and the run is due at once. With
+ * `group` (the positions of the failed step's parallel group), the members that its failure
+ * cancelled (`endGroup`) resume too.
  *
  * @since 0.1.0
  * @category transitions
  */
 export const retryRun = Records.retryRun
+
+/**
+ * A member of a parallel group failed or was cancelled: the group's other members that have not
+ * ended are cancelled with `reason` (and marked as ended by their group, so that a retry of the run
+ * resumes them), each with a `cancelled` event.
+ *
+ * @since 0.2.0
+ * @category transitions
+ */
+export const endGroup = Records.endGroup
+
+/**
+ * The run of a parallel group is due when the first of its members that have not ended is: each
+ * member keeps its own wake-up time (of its last wait or planned retry; none is due at once).
+ *
+ * @since 0.2.0
+ * @category transitions
+ */
+export const groupWake = Records.groupWake
 
 /**
  * What the orchestrator should do next with a run.
@@ -175,6 +199,9 @@ export const retryRun = Records.retryRun
  * - `Sleep`: the run is not due before `until` (a timer or a retry delay).
  * - `Start`: run `onStart` of the step at `index` (a `created` step).
  * - `Continue`: run `onContinue` of the step at `index` (a `pending` step).
+ * - `Group`: the current element is the parallel group of the steps `from` to `to` (exclusive);
+ *   each of its members that has not ended is started or continued when it is due on its own (its
+ *   wake-up time, or a signal for it), so the run's `wake_at` is not read.
  * - `Mismatch`: the stored steps do not match the pipeline definition (a step was added, removed
  *   or renamed since the run was created).
  *
@@ -187,17 +214,19 @@ export type Decision =
   | { readonly _tag: "Sleep"; readonly until: number }
   | { readonly _tag: "Start"; readonly index: number }
   | { readonly _tag: "Continue"; readonly index: number }
+  | { readonly _tag: "Group"; readonly from: number; readonly to: number }
   | { readonly _tag: "Mismatch"; readonly detail: string }
 
 /**
  * The part of a pipeline definition that the decision depends on: the names of its steps, in
- * order.
+ * order, and (for a pipeline with parallel groups) the group each step is a member of.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Shape {
   readonly steps: ReadonlyArray<{ readonly name: string }>
+  readonly group?: ((position: number) => readonly [from: number, to: number] | undefined) | undefined
 }
 
 /**
@@ -380,6 +409,8 @@ export type Phase = "forward"
  *   parallel group); in a sequence of steps there is at most one.
  * - `input`: the pipeline input, decoded when the run was claimed.
  * - `waitMillis`: how long a plain `Step.wait()` waits (the pass interval; 0 for the next pass).
+ * - `settled`: the members of a parallel group that are done for this tick (they waited, or a
+ *   retry of theirs is planned): not called again before the next tick.
  *
  * @since 0.2.0
  * @category models
@@ -397,6 +428,7 @@ export interface Tick {
   readonly input: unknown
   readonly waitMillis: number
   readonly ranHandlers: boolean
+  readonly settled: ReadonlyArray<number>
 }
 
 /**
@@ -443,6 +475,8 @@ export type Event =
  * - `Commit`: write these records in one guarded `Repository.commit`; the runtime sets the lease
  *   columns (`hold`: this worker keeps the lease; `release`: it hands it back; `keep`: as drafted,
  *   for a management write); answer with `Committed`.
+ * - `Interrupt`: interrupt the handler calls in flight of these steps (members of a parallel group
+ *   that another member ended); their answers, if any come, are not fed back.
  * - `Release`: hand the lease back without writing (nothing changed).
  * - `Signal`: store the signal with its event; `due`: the signal is for the current step, so the
  *   run is due at once.
@@ -475,6 +509,7 @@ export type Command =
     readonly now: number
   }
   | { readonly _tag: "Commit"; readonly commit: Commit; readonly lease: "hold" | "release" | "keep" }
+  | { readonly _tag: "Interrupt"; readonly steps: ReadonlyArray<number> }
   | { readonly _tag: "Release" }
   | { readonly _tag: "Signal"; readonly signal: SignalRecord; readonly event: HistoryEvent; readonly due: boolean }
   | { readonly _tag: "Wake"; readonly at: number }

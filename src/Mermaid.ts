@@ -11,8 +11,10 @@
  *
  * @since 0.1.0
  */
+import * as Parallel from "./Parallel.js"
 import type * as Pipeline from "./Pipeline.js"
 import type * as Run from "./Run.js"
+import type * as Step from "./Step.js"
 
 /**
  * How a picture is laid out.
@@ -23,6 +25,11 @@ import type * as Run from "./Run.js"
 export interface Options {
   /** The direction of the flowchart: left to right (the default) or top to bottom. */
   readonly direction?: "LR" | "TB" | undefined
+  /**
+   * For `Mermaid.run`: the run's pipeline, to draw its parallel groups as subgraphs (without it,
+   * or when its steps are not the run's, the run's steps are drawn as a sequence).
+   */
+  readonly pipeline?: Pipeline.Any | undefined
 }
 
 /**
@@ -68,6 +75,43 @@ const chain = (count: number): Array<string> => {
 }
 
 /**
+ * The elements of a pipeline as nodes: a step is its box (`node` draws it), a parallel group a
+ * subgraph (`g` and the position of its first step) holding its members side by side, nested
+ * groups nested; consecutive elements are linked, a skipped conditional step to the next element.
+ */
+const elements = (
+  definition: Pipeline.Any,
+  direction: Options["direction"],
+  node: (step: Step.Any, position: number, indent: string) => string
+): Array<string> => {
+  const lines: Array<string> = []
+  let position = 0
+  const draw = (element: Parallel.Element, indent: string, flow: "LR" | "TB"): string => {
+    if (!Parallel.isParallel(element)) {
+      lines.push(node(element, position, indent))
+      return id(position++)
+    }
+    const group = `g${position}`
+    lines.push(`${indent}subgraph ${group}[${label(["parallel"])}]`)
+    // the members side by side: across the flow
+    const across = flow === "LR" ? "TB" : "LR"
+    lines.push(`${indent}  direction ${across}`)
+    for (const member of element.members) draw(member, `${indent}  `, across)
+    lines.push(`${indent}end`)
+    return group
+  }
+  const ids = definition.elements.map((element) => draw(element, "  ", direction ?? "LR"))
+  for (let i = 1; i < ids.length; i++) lines.push(`  ${ids[i - 1]} --> ${ids[i]}`)
+  // a skipped conditional step: the run goes on with the next element
+  definition.elements.forEach((element, i) => {
+    if (!Parallel.isParallel(element) && element.condition !== undefined && i + 1 < ids.length) {
+      lines.push(`  ${ids[i]} -->|${label(["skipped"])}| ${ids[i + 1]}`)
+    }
+  })
+  return lines
+}
+
+/**
  * A pipeline definition as a Mermaid flowchart: one box per step, in order, with what each step
  * declares (`onStart`, a state, an output, a signal, a retry schedule, a timeout); a conditional
  * step (`when`) is a decision (a rhombus, marked `when`), which the run passes when it is skipped; a dotted
@@ -89,7 +133,7 @@ const chain = (count: number): Array<string> => {
  */
 export const pipeline = (definition: Pipeline.Any, options?: Options): string => {
   const lines = [header(options?.direction)]
-  definition.steps.forEach((step, position) => {
+  lines.push(...elements(definition, options?.direction, (step, position, indent) => {
     const traits: Array<string> = []
     if (step.condition !== undefined) traits.push("when")
     if (step.onStart !== undefined) traits.push("onStart")
@@ -99,15 +143,8 @@ export const pipeline = (definition: Pipeline.Any, options?: Options): string =>
     if (step.retry !== undefined) traits.push("retry")
     if (step.timeout !== undefined) traits.push("timeout")
     const text = label(traits.length === 0 ? [step.name] : [step.name, traits.join(" · ")])
-    lines.push(step.condition === undefined ? `  ${id(position)}[${text}]` : `  ${id(position)}{${text}}`)
-  })
-  lines.push(...chain(definition.steps.length))
-  // a skipped conditional step: the run goes on with the next one
-  definition.steps.forEach((step, position) => {
-    if (step.condition !== undefined && position + 1 < definition.steps.length) {
-      lines.push(`  ${id(position)} -->|${label(["skipped"])}| ${id(position + 1)}`)
-    }
-  })
+    return step.condition === undefined ? `${indent}${id(position)}[${text}]` : `${indent}${id(position)}{${text}}`
+  }))
   definition.steps.forEach((step, position) => {
     for (const [key, needed] of Object.entries(step.needs)) {
       const from = definition.indexOf(needed.name)
@@ -141,13 +178,23 @@ export const run = (view: Run.RunView, options?: Options): string => {
     "---",
     header(options?.direction)
   ]
-  view.steps.forEach((step, position) => {
+  const box = (position: number, indent: string) => {
+    const step = view.steps[position]
     const detail = step.attempt > 1 ? `${step.status} · attempt ${step.attempt}` : step.status
     const parts = [step.name, detail]
     if (step.error !== null) parts.push(shorten(step.error.message))
-    lines.push(`  ${id(position)}[${label(parts)}]:::${step.status}`)
-  })
-  lines.push(...chain(view.steps.length))
+    return `${indent}${id(position)}[${label(parts)}]:::${step.status}`
+  }
+  const definition = options?.pipeline
+  if (
+    definition !== undefined && definition.steps.length === view.steps.length &&
+    definition.steps.every((step, i) => step.name === view.steps[i].name)
+  ) {
+    lines.push(...elements(definition, options?.direction, (_, position, indent) => box(position, indent)))
+  } else {
+    view.steps.forEach((_, position) => lines.push(box(position, "  ")))
+    lines.push(...chain(view.steps.length))
+  }
   for (const status of Object.keys(statusStyles) as Array<Run.StepStatus>) {
     lines.push(`  classDef ${status} ${statusStyles[status]}`)
   }

@@ -10,6 +10,7 @@ import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import type * as Schema from "effect/Schema"
 import { DefinitionError, type DefinitionProblem } from "./Errors.js"
+import * as Parallel from "./Parallel.js"
 import * as Step from "./Step.js"
 
 /**
@@ -25,7 +26,9 @@ export const TypeId: unique symbol = Symbol.for("prorch/Pipeline")
 export type TypeId = typeof TypeId
 
 /**
- * A pipeline definition. `steps` are in the order in which they run.
+ * A pipeline definition. `elements` are in the order in which they run: steps, and parallel
+ * groups of steps (`parallel`); `steps` are all of its steps in order, the members of each group
+ * in place of the group (the order of the run's step records).
  *
  * @since 0.1.0
  * @category models
@@ -33,16 +36,23 @@ export type TypeId = typeof TypeId
 export interface Pipeline<
   Name extends string = string,
   Input = any,
-  Steps extends ReadonlyArray<Step.Any> = ReadonlyArray<Step.Any>
+  Elements extends ReadonlyArray<Parallel.Element> = ReadonlyArray<Parallel.Element>
 > extends Pipeable {
   readonly [TypeId]: TypeId
   readonly name: Name
   readonly input: Schema.Schema<any, any> | undefined
-  readonly steps: Steps
+  readonly elements: Elements
+  readonly steps: Parallel.Flatten<Elements>
   /** @internal phantom: the decoded input type */
   readonly "~input"?: Input
   /** The position of a step in the pipeline by its name, or -1. */
   readonly indexOf: (stepName: string) => number
+  /**
+   * The positions of the steps of the parallel group that the step at `position` is a member of
+   * (`[from, to)`, nested groups flattened into the outermost one), or `undefined` for a step of
+   * its own.
+   */
+  readonly group: (position: number) => readonly [from: number, to: number] | undefined
 }
 
 /**
@@ -51,7 +61,7 @@ export interface Pipeline<
  * @since 0.1.0
  * @category models
  */
-export interface Any extends Pipeline<string, any, ReadonlyArray<Step.Any>> {}
+export interface Any extends Pipeline<string, any, ReadonlyArray<Parallel.Element>> {}
 
 /**
  * The services that the handlers of a pipeline's steps require.
@@ -59,7 +69,8 @@ export interface Any extends Pipeline<string, any, ReadonlyArray<Step.Any>> {}
  * @since 0.1.0
  * @category type-level
  */
-export type Context<P> = P extends { readonly steps: infer Steps extends ReadonlyArray<any> } ? Step.Context<Steps[number]>
+export type Context<P> = P extends { readonly elements: infer Elements extends ReadonlyArray<any> }
+  ? Step.Context<Parallel.Steps<Elements[number]>>
   : never
 
 /**
@@ -71,12 +82,20 @@ export type Context<P> = P extends { readonly steps: infer Steps extends Readonl
 export type Input<P> = P extends { readonly "~input"?: infer I } ? I : never
 
 /**
- * The steps of a pipeline.
+ * The steps of a pipeline, in order (the members of its groups in place of the groups).
  *
  * @since 0.1.0
  * @category type-level
  */
 export type Steps<P> = P extends { readonly steps: infer S } ? S : never
+
+/**
+ * The elements of a pipeline, in order: its steps and parallel groups.
+ *
+ * @since 0.2.0
+ * @category type-level
+ */
+export type Elements<P> = P extends { readonly elements: infer E } ? E : never
 
 /**
  * The name of a pipeline.
@@ -97,17 +116,38 @@ export interface Options<I> {
 }
 
 /**
- * Type-level check of the steps of a pipeline: each step's expected input must accept the
- * pipeline's input, and each step may only need steps that come before it. A step that breaks
- * either rule turns into an object type whose single key explains what is wrong, so the call does
- * not compile.
+ * Type-level check of the elements of a pipeline: each step's expected input must accept the
+ * pipeline's input, and each step may only need steps that come before it (before its group, for
+ * a member of a parallel group). An element that breaks either rule turns into an object type
+ * whose single key explains what is wrong, so the call does not compile.
  *
  * @since 0.1.0
  * @category type-level
  */
-export type CheckSteps<Steps, Input, Seen extends string = never> = Steps extends
-  readonly [infer H, ...infer T] ? readonly [CheckStep<H, Input, Seen>, ...CheckSteps<T, Input, Seen | Extract<Step.Name<H>, string>>]
+export type CheckSteps<Steps, Input, Seen extends string = never> = Steps extends readonly [infer H, ...infer T]
+  ? readonly [CheckElement<H, Input, Seen>, ...CheckSteps<T, Input, Seen | Parallel.Names<H>>]
   : Steps
+
+/**
+ * Type-level check of one element (see `CheckSteps`): a step, or each member of a group.
+ *
+ * @since 0.2.0
+ * @category type-level
+ */
+export type CheckElement<E, Input, Seen extends string> = E extends
+  { readonly _tag: "Parallel"; readonly members: infer M } ? CheckMembers<M, Input, Seen>
+  : CheckStep<E, Input, Seen>
+
+/**
+ * Type-level check of the members of a group: `unknown` when each fits, else the check of the
+ * first that does not.
+ *
+ * @since 0.2.0
+ * @category type-level
+ */
+export type CheckMembers<M, Input, Seen extends string> = M extends readonly [infer H, ...infer T]
+  ? unknown extends CheckElement<H, Input, Seen> ? CheckMembers<T, Input, Seen> : CheckElement<H, Input, Seen>
+  : unknown
 
 /**
  * The last element of a tuple type (`unknown` for an empty one).
@@ -124,7 +164,7 @@ export type Last<T> = T extends readonly [...ReadonlyArray<unknown>, infer L] ? 
  * @since 0.1.0
  * @category type-level
  */
-export type CheckAppend<Steps extends ReadonlyArray<Step.Any>, I, S> = unknown extends Last<CheckSteps<readonly [...Steps, S], I>>
+export type CheckAppend<Steps extends ReadonlyArray<Parallel.Element>, I, S> = unknown extends Last<CheckSteps<readonly [...Steps, S], I>>
   ? unknown
   : { readonly "prorch: the appended step does not fit this pipeline": Last<CheckSteps<readonly [...Steps, S], I>> }
 
@@ -162,7 +202,11 @@ const Proto = {
     return pipeArguments(this, arguments)
   },
   toJSON(this: Any) {
-    return { _id: "Pipeline", name: this.name, steps: this.steps.map((step) => step.name) }
+    return {
+      _id: "Pipeline",
+      name: this.name,
+      steps: this.elements.map((e) => (Parallel.isParallel(e) ? (e as any).toJSON() : e.name))
+    }
   }
 }
 
@@ -172,44 +216,67 @@ const problem = (problem: DefinitionProblem, pipeline: string, step: string | un
 const unsafeMake = (
   name: string,
   input: Schema.Schema<any, any> | undefined,
-  steps: ReadonlyArray<unknown>
+  elements: ReadonlyArray<unknown>
 ): Any => {
   if (typeof name !== "string" || name.trim() === "") {
     throw problem("BlankPipelineName", String(name), undefined, "a pipeline needs a non-blank name")
   }
-  if (steps.length === 0) {
+  if (elements.length === 0) {
     throw problem("NoSteps", name, undefined, "a pipeline needs at least one step")
   }
   const positions = new Map<string, number>()
-  steps.forEach((step, index) => {
-    if (!Step.isStep(step)) {
-      throw problem("NotAStep", name, undefined, `argument ${index + 1} is not a step (build steps with step(...))`)
-    }
-    if (positions.has(step.name)) {
+  const steps: Array<Step.Any> = []
+  // for each step, the group it is a member of (shared by its members), or undefined
+  const groups: Array<readonly [number, number] | undefined> = []
+  elements.forEach((element, index) => {
+    if (!Parallel.isElement(element)) {
       throw problem(
-        "DuplicateStepName",
+        "NotAStep",
         name,
-        step.name,
-        `two steps are named ${JSON.stringify(step.name)}; step names must be unique within a pipeline`
+        undefined,
+        `argument ${index + 1} is not a step or a group (build steps with step(...), groups with parallel(...))`
       )
     }
-    for (const [key, need] of Object.entries(step.needs as Step.NeedsRecord)) {
-      if (!positions.has(need.name)) {
+    const members = Parallel.isParallel(element) ? element.steps : [element]
+    // a member may only need what comes before its group: the group's own names are added after
+    for (const step of members) {
+      if (positions.has(step.name) || members.filter((m) => m.name === step.name).length > 1) {
         throw problem(
-          "MissingNeed",
+          "DuplicateStepName",
           name,
           step.name,
-          `needs.${key} is step ${JSON.stringify(need.name)}, which does not come before it in the pipeline`
+          `two steps are named ${JSON.stringify(step.name)}; step names must be unique within a pipeline`
         )
       }
+      for (const [key, need] of Object.entries(step.needs as Step.NeedsRecord)) {
+        if (!positions.has(need.name)) {
+          const sibling = members.some((m) => m.name === need.name)
+          throw problem(
+            "MissingNeed",
+            name,
+            step.name,
+            sibling
+              ? `needs.${key} is step ${JSON.stringify(need.name)}, a member of the same parallel group: members start together, so a member may only need steps that come before its group`
+              : `needs.${key} is step ${JSON.stringify(need.name)}, which does not come before it in the pipeline`
+          )
+        }
+      }
     }
-    positions.set(step.name, index)
+    const from = steps.length
+    const group = Parallel.isParallel(element) ? [from, from + members.length] as const : undefined
+    for (const step of members) {
+      positions.set(step.name, steps.length)
+      steps.push(step)
+      groups.push(group)
+    }
   })
   const self = Object.create(Proto)
   self.name = name
   self.input = input
-  self.steps = Object.freeze([...steps])
+  self.elements = Object.freeze([...elements])
+  self.steps = Object.freeze(steps)
   self.indexOf = (stepName: string) => positions.get(stepName) ?? -1
+  self.group = (position: number) => groups[position]
   return Object.freeze(self)
 }
 
@@ -228,18 +295,18 @@ const unsafeMake = (
  * @category constructors
  */
 export const make: {
-  <const Name extends string, const Steps extends readonly [Step.Any, ...Array<Step.Any>]>(
+  <const Name extends string, const Steps extends readonly [Parallel.Element, ...Array<Parallel.Element>]>(
     name: Name,
     ...steps: Steps & CheckSteps<Steps, void>
   ): Pipeline<Name, void, Steps>
-  <const Name extends string, I, const Steps extends readonly [Step.Any, ...Array<Step.Any>]>(
+  <const Name extends string, I, const Steps extends readonly [Parallel.Element, ...Array<Parallel.Element>]>(
     name: Name,
     options: Options<I>,
     ...steps: Steps & CheckSteps<Steps, I>
   ): Pipeline<Name, I, Steps>
 } = (name: string, ...rest: ReadonlyArray<unknown>): any => {
   const [first, ...others] = rest
-  if (first !== undefined && !Step.isStep(first) && Predicate.isObject(first)) {
+  if (first !== undefined && !Parallel.isElement(first) && Predicate.isObject(first)) {
     return unsafeMake(name, (first as Options<unknown>).input, others)
   }
   return unsafeMake(name, undefined, rest)
@@ -255,7 +322,7 @@ export const make: {
 export const makeEffect = (
   name: string,
   options: Partial<Options<any>>,
-  steps: ReadonlyArray<Step.Any>
+  steps: ReadonlyArray<Parallel.Element>
 ): Effect.Effect<Any, DefinitionError> =>
   Effect.try({
     try: () => unsafeMake(name, options.input, steps),
@@ -272,16 +339,16 @@ export const makeEffect = (
  * @category combinators
  */
 export const append: {
-  <S extends Step.Any>(
+  <S extends Parallel.Element>(
     step: S
-  ): <Name extends string, I, Steps extends ReadonlyArray<Step.Any>>(
+  ): <Name extends string, I, Steps extends ReadonlyArray<Parallel.Element>>(
     self: Pipeline<Name, I, Steps> & CheckAppend<Steps, I, S>
   ) => Pipeline<Name, I, readonly [...Steps, S]>
-  <Name extends string, I, Steps extends ReadonlyArray<Step.Any>, S extends Step.Any>(
+  <Name extends string, I, Steps extends ReadonlyArray<Parallel.Element>, S extends Parallel.Element>(
     self: Pipeline<Name, I, Steps>,
     step: S & Last<CheckSteps<readonly [...Steps, S], I>>
   ): Pipeline<Name, I, readonly [...Steps, S]>
-} = dual(2, (self: Any, step: Step.Any): Any => unsafeMake(self.name, self.input, [...self.steps, step]))
+} = dual(2, (self: Any, step: Parallel.Element): Any => unsafeMake(self.name, self.input, [...self.elements, step]))
 
 /**
  * A new pipeline with another name and the same steps (to run one definition under two names).
@@ -292,9 +359,9 @@ export const append: {
 export const rename: {
   <const N extends string>(
     name: N
-  ): <I, Steps extends ReadonlyArray<Step.Any>>(self: Pipeline<string, I, Steps>) => Pipeline<N, I, Steps>
-  <I, Steps extends ReadonlyArray<Step.Any>, const N extends string>(
+  ): <I, Steps extends ReadonlyArray<Parallel.Element>>(self: Pipeline<string, I, Steps>) => Pipeline<N, I, Steps>
+  <I, Steps extends ReadonlyArray<Parallel.Element>, const N extends string>(
     self: Pipeline<string, I, Steps>,
     name: N
   ): Pipeline<N, I, Steps>
-} = dual(2, (self: Any, name: string): Any => unsafeMake(name, self.input, self.steps))
+} = dual(2, (self: Any, name: string): Any => unsafeMake(name, self.input, self.elements))

@@ -43,7 +43,21 @@ export * as Mermaid from "./Mermaid.js"
 export * as Orchestrator from "./Orchestrator.js"
 
 /**
- * Pipelines: names, input schemas, steps in order.
+ * Parallel groups: members that start in the same tick and progress on their own.
+ *
+ * @since 0.2.0
+ */
+export * as Parallel from "./Parallel.js"
+
+/**
+ * A parallel group of steps: `pipeline("Onboarding", createAccount, parallel(sendWelcome, provisionStorage), activate)`.
+ *
+ * @since 0.2.0
+ */
+export { make as parallel } from "./Parallel.js"
+
+/**
+ * Pipelines: names, input schemas, steps and groups in order.
  *
  * @since 0.1.0
  */

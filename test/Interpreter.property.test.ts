@@ -706,6 +706,8 @@ const tickBody = (sim: Simulation, tookOver: boolean): void => {
         continue
       case "Signal":
         throw new Error("a tick stores no signal")
+      case "Interrupt":
+        throw new Error("a sequence of steps has no calls to interrupt")
       case "Commit":
         committedThisTick = true
         event = { _tag: "Committed", commit: commit(sim, command) }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Layer, Schedule, Schema } from "effect"
-import { Errors, Orchestrator, Pipeline, pipeline, Repository, Step, step, when } from "prorch"
+import { Errors, Orchestrator, parallel, type Parallel, Pipeline, pipeline, Repository, Step, step, when } from "prorch"
 
 const a = step("A")
 const b = step("B")
@@ -130,6 +130,27 @@ describe("invalid definitions", () => {
     const conditional = when(() => false, a)
     expect(a.condition).toBeUndefined()
     expect(typeof conditional.condition).toBe("function")
+  })
+
+  it("parallel: an empty group is EmptyGroup; a non-element NotAStep; duplicate names across members DuplicateStepName; a need on a sibling or a later element MissingNeed", () => {
+    const untypedParallel = parallel as unknown as (...members: ReadonlyArray<unknown>) => Parallel.Any
+    expect(definitionError(() => untypedParallel()).problem).toBe("EmptyGroup")
+    expect(definitionError(() => untypedParallel(a, "B")).problem).toBe("NotAStep")
+    expect(definitionError(() => untypedParallel(a, parallel(b, a)))).toMatchObject({ problem: "DuplicateStepName", step: "A" })
+    // a name shared by a member and a step of the pipeline
+    expect(definitionError(() => untypedPipeline("P", a, parallel(b, a)))).toMatchObject({ problem: "DuplicateStepName", step: "A" })
+    const reader = step("Reader", { needs: { a }, onContinue: () => Effect.succeed(Step.finish()) })
+    const sibling = definitionError(() => untypedParallel(a, reader))
+    expect(sibling).toMatchObject({ problem: "MissingNeed", step: "Reader" })
+    expect(sibling.detail).toContain("same group")
+    // built apart, the group is fine; the pipeline finds the need on a later element
+    const group = parallel(b, reader)
+    expect(definitionError(() => untypedPipeline("P", group, a))).toMatchObject({ problem: "MissingNeed", step: "Reader" })
+    // what comes before the group is read
+    expect(untypedPipeline("P", a, group).steps.map((s) => s.name)).toEqual(["A", "B", "Reader"])
+    expect(untypedPipeline("P", a, group).elements[1]).toBe(group)
+    // a pipeline of groups is checked like one of steps when built at run time
+    expect(definitionError(() => untypedPipeline("P", parallel(c, reader), a)).problem).toBe("MissingNeed")
   })
 
   it("Step.poll: a missing check or every, an unknown onDeadline, a negative deadline: InvalidOption", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Schedule, Schema, TestClock } from "effect"
-import { Mermaid, Orchestrator, pipeline, Repository, step, Step, when } from "prorch"
+import { Mermaid, Orchestrator, parallel, pipeline, Repository, type Run, step, Step, when } from "prorch"
 
 const generation = step("BackupGeneration", {
   output: Schema.Struct({ archive: Schema.String }),
@@ -42,6 +42,48 @@ describe("Mermaid.pipeline", () => {
       "  s0 -.->|\"generation\"| s2",
       "  s1 -.->|\"transfer\"| s2"
     ].join("\n"))
+  })
+
+  it("draws a parallel group as a subgraph of its members side by side, nested groups nested, linked to the elements around it", () => {
+    const a = step("A")
+    const b = step("B", { onContinue: () => Effect.succeed(Step.finish()) })
+    const c = when(() => true, step("C"))
+    const d = step("D", { needs: { b } })
+    const grouped = pipeline("Grouped", a, parallel(b, parallel(c, step("E"))), d)
+    expect(Mermaid.pipeline(grouped)).toBe([
+      "flowchart LR",
+      "  s0[\"A\"]",
+      "  subgraph g1[\"parallel\"]",
+      "    direction TB",
+      "    s1[\"B\"]",
+      "    subgraph g2[\"parallel\"]",
+      "      direction LR",
+      "      s2{\"C<br/>when\"}",
+      "      s3[\"E\"]",
+      "    end",
+      "  end",
+      "  s4[\"D\"]",
+      "  s0 --> g1",
+      "  g1 --> s4",
+      "  s1 -.->|\"b\"| s4"
+    ].join("\n"))
+    // top to bottom, the members are side by side left to right
+    expect(Mermaid.pipeline(grouped, { direction: "TB" })).toContain("  subgraph g1[\"parallel\"]\n    direction LR\n")
+  })
+
+  it("draws a run of a pipeline with groups as its pipeline, coloured by status; as a sequence without it, or when the steps differ", () => {
+    const grouped = pipeline("Grouped", step("A"), parallel(step("B"), step("C")))
+    const view = {
+      id: "r1",
+      pipeline: "Grouped",
+      status: "pending",
+      steps: ["A", "B", "C"].map((name, i) => ({ name, status: i === 0 ? "finished" : "pending", attempt: 1, error: null }))
+    } as unknown as Run.RunView
+    const picture = Mermaid.run(view, { pipeline: grouped })
+    expect(picture).toContain("  subgraph g1[\"parallel\"]\n    direction TB\n    s1[\"B<br/>pending\"]:::pending\n    s2[\"C<br/>pending\"]:::pending\n  end")
+    expect(picture).toContain("  s0 --> g1")
+    expect(Mermaid.run(view)).not.toContain("subgraph")
+    expect(Mermaid.run(view, { pipeline: pipeline("Other", step("A"), parallel(step("X"), step("C"))) })).not.toContain("subgraph")
   })
 
   it("lays out top to bottom on request, and draws a one-step pipeline without arrows", () => {

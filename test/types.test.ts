@@ -8,7 +8,7 @@
  */
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
-import { type Errors, Orchestrator, Pipeline, pipeline, Repository, type Run, Step, step, when } from "prorch"
+import { type Errors, Orchestrator, parallel, type Parallel, Pipeline, pipeline, Repository, type Run, Step, step, when } from "prorch"
 
 // -----------------------------------------------------------------------------
 // fixtures
@@ -222,6 +222,55 @@ describe("types: steps", () => {
       )
     expectTypeOf(wrongPredicate).toBeFunction()
     expectTypeOf(unknownOutput).toBeFunction()
+  })
+
+  it("parallel: a later element needs any member, typed; members' services join the pipeline's; the steps are flattened", () => {
+    const mail = step("Mail", {
+      output: Schema.String,
+      onContinue: () => Effect.as(Mailer.pipe(Effect.flatMap((m) => m.send("ops"))), Step.finish("sent"))
+    })
+    const store = step("Store", {
+      input: BackupInput,
+      output: Schema.Number,
+      onContinue: (ctx) => Effect.as(Storage.pipe(Effect.flatMap((s) => s.put(ctx.input.path))), Step.finish(1))
+    })
+    const maybe = when(() => true, step("Maybe", { output: Schema.Boolean, onContinue: () => Effect.succeed(Step.finish(true)) }))
+    const group = parallel(mail, parallel(store, maybe))
+    expectTypeOf<Parallel.Names<typeof group>>().toEqualTypeOf<"Mail" | "Store" | "Maybe">()
+    const after = step("After", {
+      needs: { mail, store, maybe },
+      onContinue: (ctx) => {
+        expectTypeOf(ctx.outputs.mail).toEqualTypeOf<string>()
+        expectTypeOf(ctx.outputs.store).toEqualTypeOf<number>()
+        expectTypeOf(ctx.outputs.maybe).toEqualTypeOf<Option.Option<boolean>>()
+        return Effect.succeed(Step.finish())
+      }
+    })
+    const p = pipeline("Grouped", { input: BackupInput }, step("Before", {}), group, after)
+    expectTypeOf<Pipeline.Context<typeof p>>().toEqualTypeOf<Mailer | Storage>()
+    expectTypeOf<Pipeline.Steps<typeof p>[1]>().toEqualTypeOf<typeof mail>()
+    expectTypeOf<Pipeline.Steps<typeof p>["length"]>().toEqualTypeOf<5>()
+    expect(p.steps.map((s) => s.name)).toEqual(["Before", "Mail", "Store", "Maybe", "After"])
+    expect(p.group(2)).toEqual([1, 4])
+    expect(p.group(4)).toBeUndefined()
+
+    const reads = step("Reads", { needs: { mail }, onContinue: () => Effect.succeed(Step.finish()) })
+    const sibling = () =>
+      // @ts-expect-error a member may not need a member of its own group
+      parallel(mail, reads)
+    const early = parallel(step("Early", { needs: { mail }, onContinue: () => Effect.succeed(Step.finish()) }))
+    const later = () =>
+      // @ts-expect-error a member may not need an element that comes after its group
+      pipeline("Later", early, mail)
+    const wrongInput = () =>
+      // @ts-expect-error a member expects the pipeline's input, which this pipeline does not have
+      pipeline("NoInput", parallel(store))
+    // @ts-expect-error a group needs a member
+    const empty = () => parallel()
+    expectTypeOf(sibling).toBeFunction()
+    expectTypeOf(later).toBeFunction()
+    expectTypeOf(wrongInput).toBeFunction()
+    expectTypeOf(empty).toBeFunction()
   })
 
   it("Step.poll: check sees the input, needs and signals; its Option's value is the step's output", () => {

@@ -46,7 +46,14 @@ export const define = (pipeline: Pipeline.Any): Definition => ({
 
 /** @internal */
 export const unregistered = (name: string): Definition => ({
-  pipeline: { name, steps: [], input: undefined, indexOf: () => -1 } as unknown as Pipeline.Any,
+  pipeline: {
+    name,
+    elements: [],
+    steps: [],
+    input: undefined,
+    indexOf: () => -1,
+    group: () => undefined
+  } as unknown as Pipeline.Any,
   input: Codecs.make(undefined),
   steps: []
 })
@@ -113,6 +120,7 @@ export const initial = (
 const noIds: ReadonlyArray<string> = []
 const noCalls: ReadonlyArray<Call> = []
 const noSignals: Array<unknown> = []
+const noSettled: ReadonlyArray<number> = []
 const none: ReadonlyArray<Command> = []
 
 /**
@@ -134,7 +142,8 @@ const copy = (t: Tick): Work => ({
   calls: t.calls,
   input: t.input,
   waitMillis: t.waitMillis,
-  ranHandlers: t.ranHandlers
+  ranHandlers: t.ranHandlers,
+  settled: t.settled
 })
 
 const actor = (w: Work, now: number): Actor => ({ now, worker: w.worker })
@@ -188,12 +197,14 @@ const apply = (definition: Definition, w: Work, event: Event, now: number): Read
       return committed(w, event.commit)
     case "Returned": {
       const call = endCall(w, event.step)
+      // the answer of a call that an ended group interrupted: it is not recorded
+      if (call === undefined) return none
       return event.handler === "onStart"
         ? startReturned(definition, w, event.step, event.value, now)
         : continueReturned(definition, w, call, event.step, event.value, now)
     }
     case "Failed":
-      endCall(w, event.step)
+      if (endCall(w, event.step) === undefined) return none
       return callFailed(definition, w, event.step, event.handler, event.cause, now)
     case "RetryPlanned":
       return recordFailure(definition, w, event.step, event.handler, Codecs.errorInfo(event.cause), event.at, now)
@@ -203,9 +214,9 @@ const apply = (definition: Definition, w: Work, event: Event, now: number): Read
       w.stage = "done"
       return [{ _tag: "Done", status: "cancelled", ranHandlers: w.ranHandlers || event.inFlight }]
     case "CancelAsked":
-      return cancelAsked(w, event.reason, now)
+      return cancelAsked(definition, w, event.reason, now)
     case "RetryAsked":
-      return retryAsked(w, now)
+      return retryAsked(definition, w, now)
     case "SignalAsked":
       return signalAsked(definition, w, event.step, event.payload, event.id, now)
   }
@@ -255,8 +266,9 @@ const advance = (definition: Definition, w: Work, now: number): ReadonlyArray<Co
     case "Sleep":
       return close(w)
     case "Finalize":
-      w.draft = Records.finalize(w.draft, decision.status, decision.index, actor(w, now))
-      return close(w)
+      return finalize(definition, w, decision.status, decision.index, now)
+    case "Group":
+      return advanceGroup(definition, w, decision.from, decision.to, now)
     case "Start":
     case "Continue": {
       const sd = definition.steps[decision.index]
@@ -290,6 +302,115 @@ const advance = (definition: Definition, w: Work, now: number): ReadonlyArray<Co
       return [commit, ...call]
     }
   }
+}
+
+/**
+ * The run ends. A member of a parallel group that failed or was cancelled ends its group first:
+ * the calls of its other members still in flight are interrupted, and those members cancelled
+ */
+const finalize = (
+  definition: Definition,
+  w: Work,
+  status: "finished" | "failed" | "cancelled",
+  index: number,
+  now: number
+): ReadonlyArray<Command> => {
+  const group = status === "finished" ? undefined : definition.pipeline.group(index)
+  let interrupt: Command | undefined
+  if (group !== undefined) {
+    if (w.calls.length > 0) {
+      interrupt = { _tag: "Interrupt", steps: w.calls.map((c) => c.step) }
+      w.calls = noCalls
+    }
+    const name = JSON.stringify(w.draft.steps[index].name)
+    const reason = status === "failed" ? `member ${name} of the group failed` : `member ${name} of the group was cancelled`
+    w.draft = Records.endGroup(w.draft, group[0], group[1], reason, actor(w, now))
+  }
+  w.draft = Records.finalize(w.draft, status, index, actor(w, now))
+  const closing = close(w)
+  return interrupt === undefined ? closing : [interrupt, ...closing]
+}
+
+/** whether a member of a group is due: its own wake-up time has come, or a signal for it is there */
+const memberDue = (w: Work, record: StepRecord, now: number): boolean => {
+  if (Records.memberWake(record) <= now) return true
+  for (const signal of w.signals) if (signal.step === record.name) return true
+  return false
+}
+
+const inFlight = (w: Work, step: number): boolean => {
+  for (const call of w.calls) if (call.step === step) return true
+  return false
+}
+
+/**
+ * The current element is a parallel group: each member not ended, not in flight and not settled
+ * for this tick is started or continued if it is due, all in one go (their calls run concurrently).
+ * With nothing due and nothing in flight, the tick ends, the run due when its first member is.
+ */
+const advanceGroup = (definition: Definition, w: Work, from: number, to: number, now: number): ReadonlyArray<Command> => {
+  const due: Array<number> = []
+  let decided = false
+  for (let i = from; i < to; i++) {
+    const record = w.draft.steps[i]
+    if (isTerminal(record.status) || inFlight(w, i) || w.settled.includes(i) || !memberDue(w, record, now)) continue
+    const sd = definition.steps[i]
+    // a conditional member about to start: its predicate says whether it runs or is skipped
+    if (record.status === "created" && sd.step.condition !== undefined) {
+      const context = startContext(definition, w, sd)
+      if (context instanceof DecodeError) return reject(w, context)
+      const holds = condition(sd, context)
+      if (holds !== true) {
+        w.draft = holds === false
+          ? Records.skipped(w.draft, i, actor(w, now))
+          : Records.handlerFailed(w.draft, i, "when", holds, undefined, actor(w, now))
+        decided = true
+        continue
+      }
+    }
+    due.push(i)
+  }
+  // a member skipped or failed: the group may be over (the run goes on, or ends)
+  if (decided) {
+    const next = decide(definition.pipeline, w.draft, now)
+    if (next._tag !== "Group") return advance(definition, w, now)
+  }
+  if (due.length === 0) {
+    if (w.calls.length > 0) return none
+    w.draft = Records.groupWake(w.draft, from, to)
+    return close(w)
+  }
+  // what the handlers are given is decoded before anything is written
+  const contexts: Array<Step.StartContext<unknown, {}>> = []
+  for (const i of due) {
+    const context = startContext(definition, w, definition.steps[i])
+    if (context instanceof DecodeError) return reject(w, context)
+    contexts.push(context)
+  }
+  // the members' handlers are about to run: what came before is committed first
+  const commands: Array<Command> = []
+  if (Records.hasChanges(w.draft)) commands.push(commitOf(w, "hold"))
+  due.forEach((i, k) => {
+    const sd = definition.steps[i]
+    const status = w.draft.steps[i].status
+    if (status === "pending") {
+      commands.push(...callContinue(w, sd, contexts[k]))
+    } else if (sd.step.onStart === undefined) {
+      commands.push(...startReturned(definition, w, i, undefined, now))
+    } else {
+      beginCall(w, i, "onStart", noIds)
+      commands.push({ _tag: "Call", step: i, handler: "onStart", context: contexts[k] })
+    }
+  })
+  // a context that does not decode: nothing is written, not even what came before
+  for (const c of commands) if (c._tag === "Reject") return [c]
+  return commands
+}
+
+/** a member of a group waits (or will be retried) at `at`: it is done for this tick */
+const settle = (w: Work, step: number, at: number): void => {
+  w.draft = Records.memberWaits(w.draft, step, at)
+  w.settled = [...w.settled, step]
 }
 
 /** the tick ends: its last commit releases the lease; with nothing to write, the lease is handed back */
@@ -398,8 +519,11 @@ const continueReturned = (
     w.signals = w.signals.filter((s) => !delivered.includes(s.id))
   }
   w.draft = Records.continued(w.draft, step, answer, actor(w, now))
-  // a wait ends the tick; any other answer moves on (to the next step, or to the run's end)
-  return answer._tag === "Wait" ? close(w) : advance(definition, w, now)
+  if (answer._tag !== "Wait") return advance(definition, w, now)
+  // a wait ends the tick; a member's wait ends its own part of the tick
+  if (definition.pipeline.group(step) === undefined) return close(w)
+  settle(w, step, answer.wakeAt)
+  return advance(definition, w, now)
 }
 
 /** a failed call: its retry is planned with the step's schedule, or the step fails */
@@ -429,7 +553,11 @@ const recordFailure = (
 ): ReadonlyArray<Command> => {
   w.ranHandlers = true
   w.draft = Records.handlerFailed(w.draft, step, handler, error, at, actor(w, now))
-  return at !== undefined ? close(w) : advance(definition, w, now)
+  if (at === undefined) return advance(definition, w, now)
+  // a durable retry ends the tick; a member's ends its own part of the tick
+  if (definition.pipeline.group(step) === undefined) return close(w)
+  settle(w, step, at)
+  return advance(definition, w, now)
 }
 
 /** the answer of a conditional step's predicate; a predicate that throws, or answers no boolean, fails the step */
@@ -545,16 +673,20 @@ const invalid = (w: Work, operation: string, detail: string): ReadonlyArray<Comm
   reject(w, new InvalidOperation({ runId: w.runId, operation, detail }))
 
 /** an operator cancels the run: its current step and the run become `cancelled` */
-const cancelAsked = (w: Work, reason: string, now: number): ReadonlyArray<Command> => {
+const cancelAsked = (definition: Definition, w: Work, reason: string, now: number): ReadonlyArray<Command> => {
   if (isTerminal(w.base.status)) return invalid(w, "cancel", `it has ended (${w.base.status})`)
-  w.draft = Records.cancelRun(w.draft, reason, actor(w, now))
+  // the current step, or every member of the current group
+  const current = w.draft.steps.findIndex((step) => !isTerminal(step.status))
+  const group = current < 0 ? undefined : definition.pipeline.group(current)
+  w.draft = Records.cancelRun(w.draft, reason, actor(w, now), group?.[1])
   return manageCommit(w)
 }
 
 /** an operator retries a failed run: its failed step resumes, and the run is due at once */
-const retryAsked = (w: Work, now: number): ReadonlyArray<Command> => {
+const retryAsked = (definition: Definition, w: Work, now: number): ReadonlyArray<Command> => {
   if (w.base.status !== "failed") return invalid(w, "retry", `only a failed run can be retried, it is ${w.base.status}`)
-  w.draft = Records.retryRun(w.draft, actor(w, now))
+  const failed = w.draft.steps.findIndex((step) => step.status === "failed")
+  w.draft = Records.retryRun(w.draft, actor(w, now), failed < 0 ? undefined : definition.pipeline.group(failed))
   return manageCommit(w)
 }
 
@@ -590,6 +722,9 @@ const signalAsked = (
   }
   const text = encoded.right ?? "null"
   const current = steps.findIndex((step) => !isTerminal(step.status))
+  // a signal for a member of the current group wakes the run as one for the current step does
+  const group = current < 0 ? undefined : definition.pipeline.group(current)
+  const due = group === undefined ? current === index : index >= group[0] && index < group[1]
   w.stage = "done"
   return [
     {
@@ -604,7 +739,7 @@ const signalAsked = (
         worker: w.worker,
         data: { signal: id, payload: JSON.parse(text) }
       },
-      due: current === index
+      due
     },
     { _tag: "Wake", at: now },
     done(w)
@@ -624,5 +759,6 @@ export const load = (snapshot: Snapshot, worker: string): Tick => ({
   calls: noCalls,
   input: undefined,
   waitMillis: 0,
-  ranHandlers: false
+  ranHandlers: false,
+  settled: noSettled
 })

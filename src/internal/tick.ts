@@ -9,6 +9,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import { HandlerTimeout, RepositoryError, type TickError, type VersionConflict } from "../Errors.js"
 import * as Interpreter from "../Interpreter.js"
 import type * as Orchestrator from "../Orchestrator.js"
@@ -158,10 +159,24 @@ export const make = (rt: Runtime) => {
       // the commands to carry out, in order, from `next` on
       let queue = first.commands
       let next = 0
+      // the handler calls running concurrently (members of a parallel group), by step, and where
+      // their answers arrive; made with the first concurrent call (a sequence of steps has none)
+      const running = new Map<number, Fiber.RuntimeFiber<void>>()
+      let answers: Queue.Queue<Interpreter.Event> | undefined
       while (true) {
         const command = queue[next++] as Interpreter.Command | undefined
-        if (command === undefined) return yield* Effect.dieMessage("the interpreter gave no command")
         let event: Interpreter.Event
+        if (command === undefined) {
+          if (running.size === 0) return yield* Effect.dieMessage("the interpreter gave no command")
+          // nothing more to do until a call in flight answers
+          event = yield* Queue.take(answers!)
+          if (event._tag === "Returned" || event._tag === "Failed") running.delete(event.step)
+          const t = Interpreter.transition(definition, tick, event, clock.unsafeCurrentTimeMillis())
+          tick = t.tick
+          queue = t.commands
+          next = 0
+          continue
+        }
         switch (command._tag) {
           case "Done":
             if (isTerminal(command.status)) notifyEnded(runId)
@@ -170,6 +185,13 @@ export const make = (rt: Runtime) => {
             return yield* Effect.fail(command.error as TickError)
           case "Release":
             yield* repository.release({ runId, owner, revision: lease.revision })
+            continue
+          case "Interrupt":
+            for (const step of command.steps) {
+              const fiber = running.get(step)
+              running.delete(step)
+              if (fiber !== undefined) yield* Fiber.interrupt(fiber)
+            }
             continue
           case "Wake":
             wake(command.at)
@@ -181,10 +203,23 @@ export const make = (rt: Runtime) => {
             break
           case "Call":
             // a run cancelled (or a lease lost) since the last commit: no handler of it starts
-            event = lease.lost
-              ? { _tag: "LeaseLost", cancelled: lease.cancelled, inFlight: false }
-              : yield* call(definition.steps[command.step], command, traced)
-            break
+            if (lease.lost) {
+              event = { _tag: "LeaseLost", cancelled: lease.cancelled, inFlight: false }
+              break
+            }
+            // the only call to make: in this fiber. Several (a group's members): each in a fiber of
+            // its own, its answer fed back when it comes
+            if (next === queue.length && running.size === 0) {
+              event = yield* call(definition.steps[command.step], command, traced)
+              break
+            }
+            if (answers === undefined) answers = yield* Queue.unbounded<Interpreter.Event>()
+            running.set(
+              command.step,
+              yield* Effect.fork(Effect.flatMap(call(definition.steps[command.step], command, traced), (e) =>
+                Queue.offer(answers!, e)).pipe(Effect.asVoid))
+            )
+            continue
           case "PlanRetry": {
             const schedule = definition.steps[command.step].step.retry!
             const at = yield* retryAt(schedule, command.attempt, command.cause, command.now)

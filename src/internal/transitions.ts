@@ -219,14 +219,17 @@ export const leaseLost = (self: Draft, previousOwner: string, actor: Actor): Dra
 })
 
 /** @internal An operator cancels the run: its current step (the first one not ended) and the run become (documented as `Interpreter.cancelRun`) */
-export const cancelRun = (self: Draft, reason: string, actor: Actor): Draft => {
+export const cancelRun = (self: Draft, reason: string, actor: Actor, to?: number): Draft => {
   const index = self.steps.findIndex((step) => !isTerminal(step.status))
   const error: ErrorInfo = { message: reason, pretty: null, cause: null }
   let next = self
-  if (index >= 0) {
-    const before = self.steps[index]
+  // the current step, or every member of the current group that has not ended
+  const end = index < 0 ? index : Math.max(index + 1, to ?? 0)
+  for (let i = index; i >= 0 && i < end; i++) {
+    const before = next.steps[i]
+    if (isTerminal(before.status)) continue
     const step: StepRecord = { ...before, status: "cancelled", error, updated_at: actor.now, ended_at: actor.now }
-    next = withStep(next, index, step, next.run, [event(next.run, actor, "cancelled", step, { reason })])
+    next = withStep(next, i, step, next.run, [event(next.run, actor, "cancelled", step, { reason })])
   }
   const run: RunRecord = {
     ...next.run,
@@ -241,27 +244,83 @@ export const cancelRun = (self: Draft, reason: string, actor: Actor): Draft => {
 }
 
 /** @internal An operator retries a failed run: its failed step goes back to `pending` (or to `created` when (documented as `Interpreter.retryRun`) */
-export const retryRun = (self: Draft, actor: Actor): Draft => {
+export const retryRun = (self: Draft, actor: Actor, group?: readonly [number, number]): Draft => {
   const index = self.steps.findIndex((step) => step.status === "failed")
+  const reopen = (draft: Draft, i: number, data: unknown): Draft => {
+    const before = draft.steps[i]
+    const { groupEnded: _, ...metadata } = before.metadata
+    const step: StepRecord = {
+      ...before,
+      status: before.started_at === null ? "created" : "pending",
+      metadata,
+      attempt: 1,
+      error: null,
+      ended_at: null,
+      updated_at: actor.now
+    }
+    const run: RunRecord = {
+      ...draft.run,
+      status: "pending",
+      error: null,
+      metadata: { current_step: draft.steps[index].name },
+      wake_at: actor.now,
+      updated_at: actor.now,
+      ended_at: null
+    }
+    return withStep(draft, i, step, run, [event(run, actor, "retried", step, data)])
+  }
+  let next = reopen(self, index, { manual: true })
+  // the members that the failure of a group's member cancelled resume with it
+  if (group !== undefined) {
+    for (let i = group[0]; i < group[1]; i++) {
+      if (next.steps[i].status === "cancelled" && next.steps[i].metadata.groupEnded === true) {
+        next = reopen(next, i, { manual: true, member: true })
+      }
+    }
+  }
+  return next
+}
+
+/** @internal A member of a parallel group failed or was cancelled: the group's other members that (documented as `Interpreter.endGroup`) */
+export const endGroup = (self: Draft, from: number, to: number, reason: string, actor: Actor): Draft => {
+  const error: ErrorInfo = { message: reason, pretty: null, cause: null }
+  let next = self
+  for (let i = from; i < to; i++) {
+    const before = next.steps[i]
+    if (isTerminal(before.status)) continue
+    const step: StepRecord = {
+      ...before,
+      status: "cancelled",
+      metadata: { ...before.metadata, groupEnded: true },
+      error,
+      updated_at: actor.now,
+      ended_at: actor.now
+    }
+    next = withStep(next, i, step, next.run, [event(next.run, actor, "cancelled", step, { reason })])
+  }
+  return next
+}
+
+/** @internal when a member of a parallel group is next due: a wait's or a retry's time, kept on the member */
+export const memberWaits = (self: Draft, index: number, wakeAt: number): Draft => {
   const before = self.steps[index]
-  const step: StepRecord = {
-    ...before,
-    status: before.started_at === null ? "created" : "pending",
-    attempt: 1,
-    error: null,
-    ended_at: null,
-    updated_at: actor.now
+  const step: StepRecord = { ...before, metadata: { ...before.metadata, wakeAt } }
+  return withStep(self, index, step, self.run, [])
+}
+
+/** @internal when a member of a parallel group is due: at once when it never said otherwise */
+export const memberWake = (step: StepRecord): number =>
+  typeof step.metadata.wakeAt === "number" ? step.metadata.wakeAt : 0
+
+/** @internal The run of a parallel group is due when its first member is (documented as `Interpreter.groupWake`) */
+export const groupWake = (self: Draft, from: number, to: number): Draft => {
+  let at = Number.POSITIVE_INFINITY
+  for (let i = from; i < to; i++) {
+    const step = self.steps[i]
+    if (!isTerminal(step.status)) at = Math.min(at, memberWake(step))
   }
-  const run: RunRecord = {
-    ...self.run,
-    status: "pending",
-    error: null,
-    metadata: { current_step: step.name },
-    wake_at: actor.now,
-    updated_at: actor.now,
-    ended_at: null
-  }
-  return withStep(self, index, step, run, [event(run, actor, "retried", step, { manual: true })])
+  if (at === Number.POSITIVE_INFINITY || at === self.run.wake_at) return self
+  return { ...self, run: { ...self.run, wake_at: at } }
 }
 
 // -----------------------------------------------------------------------------
@@ -316,6 +375,9 @@ export const decide = (shape: Shape, snapshot: Pick<Snapshot, "run" | "steps">, 
   if (failed >= 0) return { _tag: "Finalize", status: "failed", index: failed }
   if (cancelled >= 0) return { _tag: "Finalize", status: "cancelled", index: cancelled }
   if (finished === steps.length) return { _tag: "Finalize", status: "finished", index: steps.length - 1 }
+  // a parallel group: its members are due each on its own (the interpreter reads their wake-ups)
+  const group = shape.group?.(current)
+  if (group !== undefined) return { _tag: "Group", from: group[0], to: group[1] }
   if (run.wake_at > now) return { _tag: "Sleep", until: run.wake_at }
   return steps[current].status === "created"
     ? { _tag: "Start", index: current }
