@@ -220,6 +220,17 @@ describe("examples", () => {
     expect(output).toMatch(/^ {2}PublishLink +finished/m)
   }, TIMEOUT)
 
+  it("onboarding demo: a parallel group's members progress on their own, a conditional member is skipped or runs", async ({ expect }) => {
+    const { output } = await runFresh(expect, "examples/onboarding/demo.ts", [], "database", ["onboarding", "demo.db"])
+    expect(output).toContain("run ended: finished (both)")
+    expect(output).toContain("subgraph g1[\"parallel\"]")
+    expect(output).toMatch(/ skipped NotifySales /)
+    expect(output).toMatch(/^ {2}NotifySales +finished/m)
+    // the bucket is ready at the third check, after two durable waits
+    expect(output).toContain("storage: check 3: ready")
+    expect(output).toMatch(/, bucket s3:\/\/acct-\w+, sales told/)
+  }, TIMEOUT)
+
   const url = inject("pgUrl")
   if (url === null) {
     it.skip(inject("pgSkipReason") ?? "PostgreSQL tests skipped", () => {})
