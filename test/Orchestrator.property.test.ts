@@ -4,10 +4,11 @@
  * finishes, fails, cancels, fails with a typed error or dies), run by the real `Orchestrator` on the
  * memory layer, one `executePending` pass at a time. After every pass the run's invariants are
  * checked against the pass before, and at the end the run's status is the one its script implies.
+ * The second property does the same with parallel groups among the elements.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Data, Effect, FastCheck as fc } from "effect"
-import { Orchestrator, pipeline, Repository, type Run, step, Step } from "prorch"
+import { Orchestrator, parallel, pipeline, Repository, type Run, step, Step } from "prorch"
 
 type Answer = "wait" | "finish" | "fail" | "cancel" | "error" | "die"
 interface Script {
@@ -121,6 +122,129 @@ describe("Orchestrator (properties)", () => {
           }).pipe(Effect.provide(Repository.layerMemory), Effect.scoped)
         )
       }),
+      { numRuns: 150 }
+    ))
+
+  it("random pipelines with parallel groups, run by the real orchestrator: members progress together, the first member to fail or cancel ends its group", () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(script, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+        async (layout, grouped) => {
+          // elements: a group (when `grouped` says so, or for more than one member) or a step
+          const flat = layout.flat()
+          const starts = flat.map(() => 0)
+          const continues = flat.map(() => 0)
+          let afterEnd = 0
+          let ended = false
+          const stepOf = (s: Script, i: number) =>
+            step(`S${i}`, {
+              onStart: () =>
+                Effect.suspend(() => {
+                  if (ended) afterEnd++
+                  starts[i]++
+                  return s.startFails ? Effect.fail(new Refused()) : Effect.void
+                }),
+              onContinue: () =>
+                Effect.suspend((): Effect.Effect<Step.Outcome<void, void>, Refused> => {
+                  if (ended) afterEnd++
+                  const a = s.answers[continues[i]++] ?? "finish"
+                  return a === "wait"
+                    ? Effect.succeed(Step.wait())
+                    : a === "finish"
+                    ? Effect.succeed(Step.finish())
+                    : a === "fail"
+                    ? Effect.succeed(Step.fail("refused"))
+                    : a === "cancel"
+                    ? Effect.succeed(Step.cancel("not needed"))
+                    : a === "error"
+                    ? Effect.fail(new Refused())
+                    : Effect.die(new Error("boom"))
+                })
+            })
+          let at = 0
+          const elements = layout.map((members, e) => {
+            const built = members.map((m) => stepOf(m, at++))
+            return members.length > 1 || grouped[e] ? parallel(...(built as [typeof built[0]])) : built[0]
+          })
+          const p = pipeline("RandomGroups", ...(elements as [typeof elements[0]]))
+          // the model: each member's end, as the pass of the group it ends in and how
+          const endOf = (s: Script): { readonly pass: number; readonly how: "finished" | "failed" | "cancelled" } => {
+            if (s.startFails) return { pass: 1, how: "failed" }
+            const answers = [...s.answers, "finish" as const]
+            const k = answers.findIndex((a) => a !== "wait")
+            const a = answers[k]
+            return { pass: k + 1, how: a === "finish" ? "finished" : a === "cancel" ? "cancelled" : "failed" }
+          }
+
+          await Effect.runPromise(
+            Effect.gen(function*() {
+              const o = yield* Orchestrator.make([p])
+              const runId = yield* o.create(p)
+              let before = yield* o.get(runId)
+              for (let pass = 0; pass < 60 && !terminal(before.status); pass++) {
+                yield* o.executePending()
+                const view = yield* o.get(runId)
+                const statuses = view.steps.map((s) => s.status)
+                expect(view.status === "finished").toBe(statuses.every((s) => s === "finished"))
+                // pending steps are all members of the first element that has not ended; later ones are created
+                const current = statuses.findIndex((s) => !terminal(s))
+                const group = current < 0 ? undefined : p.group(current)
+                const end = group?.[1] ?? current + 1
+                statuses.forEach((s, i) => {
+                  if (current >= 0 && i >= end) expect(s).toBe("created")
+                  if (s === "pending") expect(i >= current && i < end).toBe(true)
+                })
+                view.steps.forEach((s, i) => {
+                  const was = before.steps[i].status
+                  expect(rank[s.status]).toBeGreaterThanOrEqual(rank[was])
+                  if (terminal(was)) expect(s.status).toBe(was)
+                })
+                // a run that ended has no member left pending
+                if (terminal(view.status)) expect(statuses).not.toContain("pending")
+                for (const n of starts) expect(n).toBeLessThanOrEqual(1)
+                ended = terminal(view.status)
+                before = view
+              }
+              // what the model allows: elements run in order; in the element that ends the run, the
+              // members that end badly first (in the same pass, any of them) decide how
+              let offset = 0
+              let status: ReadonlyArray<string> = ["finished"]
+              for (const members of layout) {
+                const ends = members.map(endOf)
+                const bad = ends.filter((x) => x.how !== "finished")
+                const first = Math.min(...bad.map((x) => x.pass))
+                members.forEach((_, m) => {
+                  const i = offset + m
+                  const k = ends[m].pass
+                  if (bad.length === 0) {
+                    expect(continues[i]).toBe(members[m].startFails ? 0 : k)
+                    expect(starts[i]).toBe(1)
+                  } else {
+                    // members are called in every pass until their group ends (the last call may be cut short)
+                    const most = Math.min(k, first)
+                    expect(continues[i]).toBeLessThanOrEqual(members[m].startFails ? 0 : most)
+                    expect(continues[i]).toBeGreaterThanOrEqual(members[m].startFails ? 0 : Math.min(k, first - 1))
+                  }
+                })
+                if (bad.length > 0) {
+                  status = bad.filter((x) => x.pass === first).map((x) => x.how)
+                  for (let i = offset + members.length; i < flat.length; i++) {
+                    expect(starts[i]).toBe(0)
+                    expect(continues[i]).toBe(0)
+                  }
+                  break
+                }
+                offset += members.length
+              }
+              expect(status).toContain(before.status)
+              yield* o.executePending()
+              expect(afterEnd).toBe(0)
+              expect((yield* o.get(runId)).status).toBe(before.status)
+            }).pipe(Effect.provide(Repository.layerMemory), Effect.scoped)
+          )
+        }
+      ),
       { numRuns: 150 }
     ))
 })
