@@ -43,6 +43,8 @@ export interface Draft {
   readonly run: RunRecord
   readonly steps: ReadonlyArray<StepRecord>
   readonly changed: ReadonlyArray<number>
+  /** the positions of the step records that are new since the last commit (a `forEach`'s members) */
+  readonly added: ReadonlyArray<number>
   readonly events: ReadonlyArray<HistoryEvent>
 }
 
@@ -183,6 +185,25 @@ export const retryRun = Records.retryRun
 export const endGroup = Records.endGroup
 
 /**
+ * A `forEach` step starts: its members' records (`created`, one per item) are added after the
+ * run's other records, the step becomes `pending` with the positions of its members in its
+ * metadata (`members: [from, to]`), and the history gets its `started` event (with the count).
+ *
+ * @since 0.2.0
+ * @category transitions
+ */
+export const fanOut = Records.fanOut
+
+/**
+ * Every member of a `forEach` step has finished: the step finishes with their outputs (a JSON
+ * array, in item order).
+ *
+ * @since 0.2.0
+ * @category transitions
+ */
+export const fanIn = Records.fanIn
+
+/**
  * The run of a parallel group is due when the first of its members that have not ended is: each
  * member keeps its own wake-up time (of its last wait or planned retry; none is due at once).
  *
@@ -201,7 +222,8 @@ export const groupWake = Records.groupWake
  * - `Continue`: run `onContinue` of the step at `index` (a `pending` step).
  * - `Group`: the current element is the parallel group of the steps `from` to `to` (exclusive);
  *   each of its members that has not ended is started or continued when it is due on its own (its
- *   wake-up time, or a signal for it), so the run's `wake_at` is not read.
+ *   wake-up time, or a signal for it), so the run's `wake_at` is not read. With `head`, the group is
+ *   the members of the `forEach` step at `head` (their records follow the pipeline's steps).
  * - `Mismatch`: the stored steps do not match the pipeline definition (a step was added, removed
  *   or renamed since the run was created).
  *
@@ -214,7 +236,7 @@ export type Decision =
   | { readonly _tag: "Sleep"; readonly until: number }
   | { readonly _tag: "Start"; readonly index: number }
   | { readonly _tag: "Continue"; readonly index: number }
-  | { readonly _tag: "Group"; readonly from: number; readonly to: number }
+  | { readonly _tag: "Group"; readonly from: number; readonly to: number; readonly head?: number | undefined }
   | { readonly _tag: "Mismatch"; readonly detail: string }
 
 /**
@@ -268,6 +290,9 @@ export interface StepDefinition {
   readonly output: Codec
   readonly signal: Codec
   readonly needs: ReadonlyArray<readonly [key: string, index: number]>
+  /** for a `forEach` step: the definition that its members run, and the codec of its items */
+  readonly member?: StepDefinition | undefined
+  readonly item?: Codec | undefined
 }
 
 /**
@@ -281,6 +306,16 @@ export interface Definition {
   readonly input: Codec
   readonly steps: ReadonlyArray<StepDefinition>
 }
+
+/**
+ * The definition of the step record at `index` of a run: a step of the pipeline, or a member of one
+ * of its `forEach` steps (whose records follow the pipeline's steps), with its position.
+ *
+ * @since 0.2.0
+ * @category definitions
+ */
+export const stepOf: (definition: Definition, steps: ReadonlyArray<StepRecord>, index: number) => StepDefinition =
+  Interpret.stepOf
 
 /**
  * The definition that the interpreter reads for a pipeline: its codecs built once.
@@ -411,6 +446,8 @@ export type Phase = "forward"
  * - `waitMillis`: how long a plain `Step.wait()` waits (the pass interval; 0 for the next pass).
  * - `settled`: the members of a parallel group that are done for this tick (they waited, or a
  *   retry of theirs is planned): not called again before the next tick.
+ * - `begun`: how many members of a `forEach` this tick has started or continued (a tick makes at
+ *   most 100 such calls, then commits and ends with the run due at once).
  *
  * @since 0.2.0
  * @category models
@@ -429,6 +466,7 @@ export interface Tick {
   readonly waitMillis: number
   readonly ranHandlers: boolean
   readonly settled: ReadonlyArray<number>
+  readonly begun: number
 }
 
 /**

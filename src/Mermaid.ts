@@ -136,6 +136,7 @@ export const pipeline = (definition: Pipeline.Any, options?: Options): string =>
   lines.push(...elements(definition, options?.direction, (step, position, indent) => {
     const traits: Array<string> = []
     if (step.condition !== undefined) traits.push("when")
+    if (step.each !== undefined) traits.push(step.each.concurrency === undefined ? "forEach" : `forEach · ${step.each.concurrency} at once`)
     if (step.onStart !== undefined) traits.push("onStart")
     if (step.state !== undefined) traits.push("state")
     if (step.output !== undefined) traits.push("output")
@@ -143,6 +144,8 @@ export const pipeline = (definition: Pipeline.Any, options?: Options): string =>
     if (step.retry !== undefined) traits.push("retry")
     if (step.timeout !== undefined) traits.push("timeout")
     const text = label(traits.length === 0 ? [step.name] : [step.name, traits.join(" · ")])
+    // a forEach is a stacked box (one box per member, drawn as one)
+    if (step.each !== undefined) return `${indent}${id(position)}@{ shape: procs, label: ${text} }`
     return step.condition === undefined ? `${indent}${id(position)}[${text}]` : `${indent}${id(position)}{${text}}`
   }))
   definition.steps.forEach((step, position) => {
@@ -178,22 +181,39 @@ export const run = (view: Run.RunView, options?: Options): string => {
     "---",
     header(options?.direction)
   ]
+  // the members of a forEach are drawn in its box, as counts by status
+  const steps = view.steps.filter((step) => typeof step.metadata?.parent !== "number")
+  const counts = new Map<number, Map<string, number>>()
+  for (const step of view.steps) {
+    const parent = step.metadata?.parent
+    if (typeof parent !== "number") continue
+    const byStatus = counts.get(parent) ?? new Map<string, number>()
+    byStatus.set(step.status, (byStatus.get(step.status) ?? 0) + 1)
+    counts.set(parent, byStatus)
+  }
   const box = (position: number, indent: string) => {
-    const step = view.steps[position]
+    const step = steps[position]
     const detail = step.attempt > 1 ? `${step.status} · attempt ${step.attempt}` : step.status
     const parts = [step.name, detail]
+    const members = counts.get(position)
+    if (members !== undefined) {
+      const total = [...members.values()].reduce((a, b) => a + b, 0)
+      parts.push(`${total} members: ${[...members].map(([status, n]) => `${n} ${status}`).join(", ")}`)
+    }
     if (step.error !== null) parts.push(shorten(step.error.message))
-    return `${indent}${id(position)}[${label(parts)}]:::${step.status}`
+    return members === undefined && !Array.isArray(step.metadata?.members)
+      ? `${indent}${id(position)}[${label(parts)}]:::${step.status}`
+      : `${indent}${id(position)}@{ shape: procs, label: ${label(parts)} }\n${indent}class ${id(position)} ${step.status}`
   }
   const definition = options?.pipeline
   if (
-    definition !== undefined && definition.steps.length === view.steps.length &&
-    definition.steps.every((step, i) => step.name === view.steps[i].name)
+    definition !== undefined && definition.steps.length === steps.length &&
+    definition.steps.every((step, i) => step.name === steps[i].name)
   ) {
     lines.push(...elements(definition, options?.direction, (_, position, indent) => box(position, indent)))
   } else {
-    view.steps.forEach((_, position) => lines.push(box(position, "  ")))
-    lines.push(...chain(view.steps.length))
+    steps.forEach((_, position) => lines.push(box(position, "  ")))
+    lines.push(...chain(steps.length))
   }
   for (const status of Object.keys(statusStyles) as Array<Run.StepStatus>) {
     lines.push(`  classDef ${status} ${statusStyles[status]}`)

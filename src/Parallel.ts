@@ -187,6 +187,11 @@ export const make = <const Members extends readonly [Element, ...Array<Element>]
   })
   const elements = list as ReadonlyArray<Element>
   const steps = elements.flatMap((m) => (isParallel(m) ? m.steps : [m]))
+  for (const s of steps) {
+    if (s.each !== undefined) {
+      invalid("InvalidOption", s.name, `a forEach cannot be a member of ${nameOf(elements)}: put it before or after the group`)
+    }
+  }
   const names = new Set<string>()
   for (const s of steps) {
     if (names.has(s.name)) {

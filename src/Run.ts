@@ -255,8 +255,9 @@ export interface Snapshot {
 
 /**
  * A run's new state, written atomically by `Repository.commit`: the run record (whose `revision`
- * is `expectedRevision + 1`), the step records that changed, the history events that record the
- * change, and the signals that the tick handed to a step. `previous` is the run record as it was
+ * is `expectedRevision + 1`), the step records that changed, the step records that are new (`added`:
+ * the members of a `forEach`, created when it starts; absent or empty for most commits), the
+ * history events that record the change, and the signals that the tick handed to a step. `previous` is the run record as it was
  * loaded, when the writer has it: a store may use it to write only the columns that changed.
  *
  * @since 0.1.0
@@ -266,6 +267,7 @@ export interface Commit {
   readonly run: RunRecord
   readonly previous?: RunRecord | undefined
   readonly steps: ReadonlyArray<StepRecord>
+  readonly added?: ReadonlyArray<StepRecord> | undefined
   readonly events: ReadonlyArray<HistoryEvent>
   readonly expectedRevision: number
   readonly consumedSignals: ReadonlyArray<string>

@@ -248,6 +248,8 @@ export interface Step<
   readonly timeout: Duration.Duration | undefined
   /** `when(predicate, step)`: the step runs only if this holds when it becomes current, else it is `skipped` */
   readonly condition: ((ctx: ConditionContext<Input, OutputsOf<Needs>>) => boolean) | undefined
+  /** `forEach(...)`: the step is a fan-out, one member per item (see `ForEach.make`) */
+  readonly each: Each | undefined
 }
 
 /**
@@ -269,6 +271,22 @@ export interface Any extends Pipeable {
   readonly retry: Schedule.Schedule<unknown, unknown> | undefined
   readonly timeout: Duration.Duration | undefined
   readonly condition: ((ctx: ConditionContext<any, any>) => boolean) | undefined
+  readonly each: Each | undefined
+}
+
+/**
+ * What makes a step a fan-out (`forEach`): the schema of its items, the pure function that gives
+ * them, the step that each member runs (its handlers also get `ctx.item` and `ctx.index`), and how
+ * many members may be active at once (`undefined`: all).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Each {
+  readonly item: Schema.Schema<any, any>
+  readonly items: (ctx: ConditionContext<any, any>) => ReadonlyArray<unknown>
+  readonly member: Any
+  readonly concurrency: number | undefined
 }
 
 /**
@@ -427,8 +445,8 @@ const check = (condition: boolean, problem: DefinitionError["problem"], step: st
   }
 }
 
-/** a step value: frozen, with a frozen copy of its `needs` (the caller's object may change later) */
-const unsafeMake = (fields: Omit<Any, TypeId | "pipe">): Any =>
+/** @internal a step value: frozen, with a frozen copy of its `needs` (the caller's object may change later) */
+export const unsafeMake = (fields: Omit<Any, TypeId | "pipe">): Any =>
   Object.freeze(Object.assign(Object.create(Proto), fields, { needs: Object.freeze({ ...fields.needs }) }))
 
 /**
@@ -506,7 +524,8 @@ export const make = <
     onContinue: (options.onContinue ?? defaultContinueEffect) as Any["onContinue"],
     retry: options.retry,
     timeout,
-    condition: undefined
+    condition: undefined,
+    each: undefined
   }) as any
 }
 
@@ -552,7 +571,8 @@ const fieldsOf = (self: Any): Omit<Any, TypeId | "pipe"> => ({
   onContinue: self.onContinue,
   retry: self.retry,
   timeout: self.timeout,
-  condition: self.condition
+  condition: self.condition,
+  each: self.each
 })
 
 /**

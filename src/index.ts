@@ -43,6 +43,20 @@ export * as Mermaid from "./Mermaid.js"
 export * as Orchestrator from "./Orchestrator.js"
 
 /**
+ * Fan-out over data known at run time: one member per item.
+ *
+ * @since 0.2.0
+ */
+export * as ForEach from "./ForEach.js"
+
+/**
+ * A fan-out step: `forEach("SendInvoices", { item: Schema.String, items: (ctx) => ctx.input.customers, step: { ... } })`.
+ *
+ * @since 0.2.0
+ */
+export { make as forEach } from "./ForEach.js"
+
+/**
  * Parallel groups: members that start in the same tick and progress on their own.
  *
  * @since 0.2.0

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Layer, Schedule, Schema } from "effect"
-import { Errors, Orchestrator, parallel, type Parallel, Pipeline, pipeline, Repository, Step, step, when } from "prorch"
+import { Errors, forEach, Orchestrator, parallel, type Parallel, Pipeline, pipeline, Repository, Step, step, when } from "prorch"
 
 const a = step("A")
 const b = step("B")
@@ -151,6 +151,30 @@ describe("invalid definitions", () => {
     expect(untypedPipeline("P", a, group).elements[1]).toBe(group)
     // a pipeline of groups is checked like one of steps when built at run time
     expect(definitionError(() => untypedPipeline("P", parallel(c, reader), a)).problem).toBe("MissingNeed")
+  })
+
+  it("forEach: a missing item schema, items that is no function, a bad concurrency, bad member options, a forEach inside a group", () => {
+    const untypedForEach = forEach as unknown as (name: unknown, options: unknown) => Step.Any
+    const items = () => [1]
+    expect(definitionError(() => untypedForEach("", { item: Schema.Number, items, step: {} })).problem).toBe("BlankStepName")
+    expect(definitionError(() => untypedForEach("E", undefined))).toMatchObject({ problem: "InvalidOption", step: "E" })
+    expect(definitionError(() => untypedForEach("E", { items, step: {} })).detail).toContain("item")
+    expect(definitionError(() => untypedForEach("E", { item: Schema.Number, items: [1], step: {} })).detail).toContain("items")
+    for (const concurrency of [0, -1, 1.5, Number.NaN]) {
+      expect(definitionError(() => untypedForEach("E", { item: Schema.Number, items, step: {}, concurrency })).detail)
+        .toContain("concurrency")
+    }
+    expect(definitionError(() => untypedForEach("E", { item: Schema.Number, items })).detail).toContain("step")
+    // the member's options are checked as a step's
+    expect(definitionError(() => untypedForEach("E", { item: Schema.Number, items, step: { state: Schema.Number } })).problem)
+      .toBe("StateWithoutOnStart")
+    const each = forEach("Each", { item: Schema.Number, items, step: {} })
+    expect(definitionError(() => parallel(a, each))).toMatchObject({ problem: "InvalidOption", step: "Each" })
+    // a forEach is a step: the pipeline checks its name and needs as any other's
+    expect(definitionError(() => untypedPipeline("P", each, forEach("Each", { item: Schema.Number, items, step: {} }))).problem)
+      .toBe("DuplicateStepName")
+    expect(definitionError(() => untypedPipeline("P", forEach("Needy", { needs: { b }, item: Schema.Number, items, step: {} }), b)).problem)
+      .toBe("MissingNeed")
   })
 
   it("Step.poll: a missing check or every, an unknown onDeadline, a negative deadline: InvalidOption", () => {

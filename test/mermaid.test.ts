@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Schedule, Schema, TestClock } from "effect"
-import { Mermaid, Orchestrator, parallel, pipeline, Repository, type Run, step, Step, when } from "prorch"
+import { forEach, Mermaid, Orchestrator, parallel, pipeline, Repository, type Run, step, Step, when } from "prorch"
 
 const generation = step("BackupGeneration", {
   output: Schema.Struct({ archive: Schema.String }),
@@ -84,6 +84,32 @@ describe("Mermaid.pipeline", () => {
     expect(picture).toContain("  s0 --> g1")
     expect(Mermaid.run(view)).not.toContain("subgraph")
     expect(Mermaid.run(view, { pipeline: pipeline("Other", step("A"), parallel(step("X"), step("C"))) })).not.toContain("subgraph")
+  })
+
+  it("draws a forEach as a stacked box; in a run, its members as counts by status in that box", () => {
+    const each = forEach("Each", { item: Schema.Number, items: () => [1, 2, 3], concurrency: 2, step: {} })
+    const p = pipeline("Fan", step("A"), each)
+    expect(Mermaid.pipeline(p)).toContain(`  s1@{ shape: procs, label: "Each<br/>forEach · 2 at once · output" }`)
+    const view = {
+      id: "r1",
+      pipeline: "Fan",
+      status: "pending",
+      steps: [
+        { name: "A", status: "finished", attempt: 1, error: null, metadata: {} },
+        { name: "Each", status: "pending", attempt: 1, error: null, metadata: { members: [2, 5] } },
+        ...[0, 1, 2].map((i) => ({
+          name: `Each[${i}]`,
+          status: i === 0 ? "finished" : i === 1 ? "pending" : "created",
+          attempt: 1,
+          error: null,
+          metadata: { parent: 1, index: i }
+        }))
+      ]
+    } as unknown as Run.RunView
+    const picture = Mermaid.run(view, { pipeline: p })
+    expect(picture).toContain(`  s1@{ shape: procs, label: "Each<br/>pending<br/>3 members: 1 finished, 1 pending, 1 created" }\n  class s1 pending`)
+    expect(picture).not.toContain("Each[0]")
+    expect(picture).toContain("  s0 --> s1")
   })
 
   it("lays out top to bottom on request, and draws a one-step pipeline without arrows", () => {

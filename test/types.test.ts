@@ -8,7 +8,7 @@
  */
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
-import { type Errors, Orchestrator, parallel, type Parallel, Pipeline, pipeline, Repository, type Run, Step, step, when } from "prorch"
+import { type Errors, forEach, Orchestrator, parallel, type Parallel, Pipeline, pipeline, Repository, type Run, Step, step, when } from "prorch"
 
 // -----------------------------------------------------------------------------
 // fixtures
@@ -271,6 +271,69 @@ describe("types: steps", () => {
     expectTypeOf(later).toBeFunction()
     expectTypeOf(wrongInput).toBeFunction()
     expectTypeOf(empty).toBeFunction()
+  })
+
+  it("forEach: items sees the input and needs; members see their item, index, state and the needs; the output is an array", () => {
+    const each = forEach("Each", {
+      input: BackupInput,
+      needs: { transfer },
+      item: Schema.Number,
+      items: (ctx) => {
+        expectTypeOf(ctx.input).toEqualTypeOf<BackupInput>()
+        expectTypeOf(ctx.outputs.transfer).toEqualTypeOf<Location>()
+        return [ctx.input.size]
+      },
+      concurrency: 2,
+      step: {
+        state: Schema.Struct({ tries: Schema.Number }),
+        output: Schema.String,
+        onStart: (ctx) => {
+          expectTypeOf(ctx.item).toEqualTypeOf<number>()
+          expectTypeOf(ctx.index).toEqualTypeOf<number>()
+          return Effect.succeed({ tries: 0 })
+        },
+        onContinue: (ctx) => {
+          expectTypeOf(ctx.item).toEqualTypeOf<number>()
+          expectTypeOf(ctx.state).toEqualTypeOf<{ readonly tries: number }>()
+          expectTypeOf(ctx.outputs.transfer).toEqualTypeOf<Location>()
+          return Effect.as(Storage.pipe(Effect.flatMap((s) => s.put(ctx.outputs.transfer.location))), Step.finish(`${ctx.item}`))
+        }
+      }
+    })
+    expectTypeOf<Step.Output<typeof each>>().toEqualTypeOf<ReadonlyArray<string>>()
+    expectTypeOf<Step.Context<typeof each>>().toEqualTypeOf<Storage>()
+    const reader = step("Reader", {
+      needs: { each },
+      onContinue: (ctx) => {
+        expectTypeOf(ctx.outputs.each).toEqualTypeOf<ReadonlyArray<string>>()
+        return Effect.succeed(Step.finish())
+      }
+    })
+    const p = pipeline("Fan", { input: BackupInput }, transfer, each, reader)
+    expectTypeOf<Pipeline.Context<typeof p>>().toEqualTypeOf<Storage>()
+    const wrongItem = () =>
+      forEach("Wrong", {
+        item: Schema.Number,
+        // @ts-expect-error the items must be of the item schema's type
+        items: () => ["a"],
+        step: {}
+      })
+    const wrongOutput = () =>
+      forEach("WrongOutput", {
+        item: Schema.Number,
+        items: () => [1],
+        step: {
+          output: Schema.String,
+          // @ts-expect-error a member finishes with its output schema's type
+          onContinue: (ctx) => Effect.succeed(Step.finish(ctx.item))
+        }
+      })
+    const needsLater = () =>
+      // @ts-expect-error a forEach may only need steps that come before it
+      pipeline("Later", { input: BackupInput }, each, transfer)
+    expectTypeOf(wrongItem).toBeFunction()
+    expectTypeOf(wrongOutput).toBeFunction()
+    expectTypeOf(needsLater).toBeFunction()
   })
 
   it("Step.poll: check sees the input, needs and signals; its Option's value is the step's output", () => {

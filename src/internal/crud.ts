@@ -146,6 +146,9 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
           })
         }
         yield* writeRun("update pipelines", committed(current.value, commit.run, commit.consumedSignals.length))
+        for (const step of commit.added ?? []) {
+          yield* call("save pipeline_steps", store.save("pipeline_steps", step as unknown as Record<string, unknown>))
+        }
         for (const step of commit.steps) {
           yield* call(
             "update pipeline_steps",

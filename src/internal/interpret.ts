@@ -6,6 +6,7 @@ import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import { createHash } from "node:crypto"
 import { DecodeError, EncodeError, InvalidOperation, LeaseLost } from "../Errors.js"
 import type {
   Answer,
@@ -34,15 +35,53 @@ const decide = Records.decide
 export const define = (pipeline: Pipeline.Any): Definition => ({
   pipeline,
   input: Codecs.make(pipeline.input),
-  steps: pipeline.steps.map((step, index) => ({
-    step,
-    index,
-    state: Codecs.make(step.state),
-    output: Codecs.make(step.output),
-    signal: Codecs.make(step.signal),
-    needs: Object.entries(step.needs).map(([key, need]) => [key, pipeline.indexOf(need.name)] as const)
-  }))
+  steps: pipeline.steps.map((step, index) => {
+    const needs = Object.entries(step.needs).map(([key, need]) => [key, pipeline.indexOf(need.name)] as const)
+    const each = step.each
+    return {
+      step,
+      index,
+      state: Codecs.make(step.state),
+      output: Codecs.make(step.output),
+      signal: Codecs.make(step.signal),
+      needs,
+      // a forEach: what its members run (they read what the forEach needs), and its items' codec
+      member: each === undefined ? undefined : {
+        step: each.member,
+        index: -1,
+        state: Codecs.make(each.member.state),
+        output: Codecs.make(each.member.output),
+        signal: Codecs.make(undefined),
+        needs
+      },
+      item: each === undefined ? undefined : Codecs.make(each.item)
+    }
+  })
 })
+
+/** @internal the definition of the step record at `index` (documented as `Interpreter.stepOf`) */
+export const stepOf = (definition: Definition, steps: ReadonlyArray<StepRecord>, index: number): StepDefinition => {
+  if (index < definition.steps.length) return definition.steps[index]
+  const parent = steps[index].metadata.parent as number
+  return { ...definition.steps[parent].member!, index }
+}
+
+/** the positions of the group that the step record at `index` is a member of: a parallel group, or a forEach's members */
+const groupOf = (definition: Definition, steps: ReadonlyArray<StepRecord>, index: number): readonly [number, number] | undefined => {
+  if (index < definition.steps.length) return definition.pipeline.group(index)
+  const parent = steps[index].metadata.parent as number
+  return steps[parent].metadata.members as [number, number]
+}
+
+/**
+ * The step run id of a forEach's member: derived from the forEach's own (the same after a crash
+ * that repeats the start), in the shape of a UUID (version 8, RFC 9562)
+ */
+const memberId = (head: string, index: number): string => {
+  const h = createHash("sha1").update(`${head}/${index}`).digest("hex")
+  const variant = ((parseInt(h[16], 16) & 0x3) | 0x8).toString(16)
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
 
 /** @internal */
 export const unregistered = (name: string): Definition => ({
@@ -143,7 +182,8 @@ const copy = (t: Tick): Work => ({
   input: t.input,
   waitMillis: t.waitMillis,
   ranHandlers: t.ranHandlers,
-  settled: t.settled
+  settled: t.settled,
+  begun: t.begun
 })
 
 const actor = (w: Work, now: number): Actor => ({ now, worker: w.worker })
@@ -167,6 +207,7 @@ const commitOf = (w: Work, lease: "hold" | "release" | "keep"): Command => {
     run,
     previous: base,
     steps: d.changed.map((i) => d.steps[i]),
+    added: d.added.length === 0 ? undefined : d.added.map((i) => d.steps[i]),
     events: d.events,
     expectedRevision: base.revision,
     consumedSignals: consumed
@@ -268,7 +309,7 @@ const advance = (definition: Definition, w: Work, now: number): ReadonlyArray<Co
     case "Finalize":
       return finalize(definition, w, decision.status, decision.index, now)
     case "Group":
-      return advanceGroup(definition, w, decision.from, decision.to, now)
+      return advanceGroup(definition, w, decision.from, decision.to, now, decision.head)
     case "Start":
     case "Continue": {
       const sd = definition.steps[decision.index]
@@ -285,6 +326,8 @@ const advance = (definition: Definition, w: Work, now: number): ReadonlyArray<Co
           return advance(definition, w, now)
         }
       }
+      // a forEach about to start: its members are created, and started as a group
+      if (decision._tag === "Start" && sd.step.each !== undefined) return fanOut(definition, w, sd, context, now)
       // a step's handlers are about to run: what earlier steps did is committed first
       const commit = Records.hasChanges(w.draft) ? commitOf(w, "hold") : undefined
       let call: ReadonlyArray<Command>
@@ -315,7 +358,7 @@ const finalize = (
   index: number,
   now: number
 ): ReadonlyArray<Command> => {
-  const group = status === "finished" ? undefined : definition.pipeline.group(index)
+  const group = status === "finished" ? undefined : groupOf(definition, w.draft.steps, index)
   let interrupt: Command | undefined
   if (group !== undefined) {
     if (w.calls.length > 0) {
@@ -325,11 +368,21 @@ const finalize = (
     const name = JSON.stringify(w.draft.steps[index].name)
     const reason = status === "failed" ? `member ${name} of the group failed` : `member ${name} of the group was cancelled`
     w.draft = Records.endGroup(w.draft, group[0], group[1], reason, actor(w, now))
+    // a forEach's member: the forEach ends with it
+    const head = w.draft.steps[index].metadata.parent
+    if (typeof head === "number") w.draft = Records.endGroup(w.draft, head, head + 1, reason, actor(w, now))
   }
   w.draft = Records.finalize(w.draft, status, index, actor(w, now))
   const closing = close(w)
   return interrupt === undefined ? closing : [interrupt, ...closing]
 }
+
+/**
+ * How many members of a forEach a tick starts or continues at most: past it, the tick commits and
+ * ends, the run due at once, so that a fan-out of thousands of members is worked through in ticks of
+ * bounded size (memory, commit size, and what a crash can repeat)
+ */
+const membersPerTick = 500
 
 /** whether a member of a group is due: its own wake-up time has come, or a signal for it is there */
 const memberDue = (w: Work, record: StepRecord, now: number): boolean => {
@@ -338,23 +391,54 @@ const memberDue = (w: Work, record: StepRecord, now: number): boolean => {
   return false
 }
 
-const inFlight = (w: Work, step: number): boolean => {
-  for (const call of w.calls) if (call.step === step) return true
-  return false
-}
-
 /**
  * The current element is a parallel group: each member not ended, not in flight and not settled
  * for this tick is started or continued if it is due, all in one go (their calls run concurrently).
  * With nothing due and nothing in flight, the tick ends, the run due when its first member is.
  */
-const advanceGroup = (definition: Definition, w: Work, from: number, to: number, now: number): ReadonlyArray<Command> => {
+const advanceGroup = (
+  definition: Definition,
+  w: Work,
+  from: number,
+  to: number,
+  now: number,
+  head?: number
+): ReadonlyArray<Command> => {
   const due: Array<number> = []
   let decided = false
-  for (let i = from; i < to; i++) {
+  // a forEach: at most `concurrency` members active (started and not ended, or starting)
+  const limit = head === undefined ? Number.POSITIVE_INFINITY : definition.steps[head].step.each!.concurrency ?? Number.POSITIVE_INFINITY
+  let active = 0
+  let open = 0
+  const flying = new Set<number>()
+  for (const call of w.calls) flying.add(call.step)
+  const settled = new Set(w.settled)
+  if (head !== undefined) {
+    for (let i = from; i < to; i++) {
+      const status = w.draft.steps[i].status
+      if (isTerminal(status)) continue
+      open++
+      if (status === "pending" || flying.has(i)) active++
+    }
+    // every member has finished: so does the forEach, with their outputs in order
+    if (open === 0) {
+      const outputs: Array<string> = []
+      for (let i = from; i < to; i++) outputs.push(w.draft.steps[i].output ?? "null")
+      w.draft = Records.fanIn(w.draft, head, `[${outputs.join(",")}]`, actor(w, now))
+      return advance(definition, w, now)
+    }
+  }
+  // a forEach's members: a bounded number of calls per tick
+  let budget = head === undefined ? Number.POSITIVE_INFINITY : membersPerTick - w.begun
+  for (let i = from; i < to && budget > 0; i++) {
     const record = w.draft.steps[i]
-    if (isTerminal(record.status) || inFlight(w, i) || w.settled.includes(i) || !memberDue(w, record, now)) continue
-    const sd = definition.steps[i]
+    if (isTerminal(record.status) || flying.has(i) || settled.has(i) || !memberDue(w, record, now)) continue
+    if (record.status === "created") {
+      if (active >= limit) continue
+      active++
+    }
+    budget--
+    const sd = stepOf(definition, w.draft.steps, i)
     // a conditional member about to start: its predicate says whether it runs or is skipped
     if (record.status === "created" && sd.step.condition !== undefined) {
       const context = startContext(definition, w, sd)
@@ -377,13 +461,16 @@ const advanceGroup = (definition: Definition, w: Work, from: number, to: number,
   }
   if (due.length === 0) {
     if (w.calls.length > 0) return none
-    w.draft = Records.groupWake(w.draft, from, to)
+    // a forEach whose members wait for a free slot: only the started ones say when the run is due
+    w.draft = Records.groupWake(w.draft, from, to, head !== undefined && active >= limit)
+    if (budget <= 0) w.draft = Records.dueNow(w.draft, now)
     return close(w)
   }
+  w.begun += head === undefined ? 0 : due.length
   // what the handlers are given is decoded before anything is written
   const contexts: Array<Step.StartContext<unknown, {}>> = []
   for (const i of due) {
-    const context = startContext(definition, w, definition.steps[i])
+    const context = startContext(definition, w, stepOf(definition, w.draft.steps, i))
     if (context instanceof DecodeError) return reject(w, context)
     contexts.push(context)
   }
@@ -391,7 +478,7 @@ const advanceGroup = (definition: Definition, w: Work, from: number, to: number,
   const commands: Array<Command> = []
   if (Records.hasChanges(w.draft)) commands.push(commitOf(w, "hold"))
   due.forEach((i, k) => {
-    const sd = definition.steps[i]
+    const sd = stepOf(definition, w.draft.steps, i)
     const status = w.draft.steps[i].status
     if (status === "pending") {
       commands.push(...callContinue(w, sd, contexts[k]))
@@ -447,7 +534,7 @@ const startReturned = (
   value: unknown,
   now: number
 ): ReadonlyArray<Command> => {
-  const sd = definition.steps[step]
+  const sd = stepOf(definition, w.draft.steps, step)
   const state = sd.state.encode(value)
   if (Either.isLeft(state)) {
     const error = new EncodeError({ what: `state of step ${JSON.stringify(sd.step.name)}`, detail: state.left })
@@ -498,6 +585,8 @@ const callContinue = (w: Work, sd: StepDefinition, start: Step.StartContext<unkn
     signals: payloads,
     continuations: typeof record.metadata.continuations === "number" ? record.metadata.continuations : 0
   }
+  // a forEach's member: its item too
+  if ("item" in start) Object.assign(context, { item: start.item, index: (start as unknown as { index: number }).index })
   beginCall(w, sd.index, "onContinue", delivered)
   return [{ _tag: "Call", step: sd.index, handler: "onContinue", context }]
 }
@@ -510,7 +599,7 @@ const continueReturned = (
   value: unknown,
   now: number
 ): ReadonlyArray<Command> => {
-  const sd = definition.steps[step]
+  const sd = stepOf(definition, w.draft.steps, step)
   const answer = toAnswer(sd, value as Step.Outcome, now, w.waitMillis)
   if (answer instanceof EncodeError) return callFailed(definition, w, step, "onContinue", Cause.fail(answer), now)
   const delivered = call?.delivered ?? noIds
@@ -521,7 +610,7 @@ const continueReturned = (
   w.draft = Records.continued(w.draft, step, answer, actor(w, now))
   if (answer._tag !== "Wait") return advance(definition, w, now)
   // a wait ends the tick; a member's wait ends its own part of the tick
-  if (definition.pipeline.group(step) === undefined) return close(w)
+  if (groupOf(definition, w.draft.steps, step) === undefined) return close(w)
   settle(w, step, answer.wakeAt)
   return advance(definition, w, now)
 }
@@ -535,7 +624,7 @@ const callFailed = (
   cause: Cause.Cause<unknown>,
   now: number
 ): ReadonlyArray<Command> => {
-  if (definition.steps[step].step.retry === undefined) {
+  if (stepOf(definition, w.draft.steps, step).step.retry === undefined) {
     return recordFailure(definition, w, step, handler, Codecs.errorInfo(cause), undefined, now)
   }
   return [{ _tag: "PlanRetry", step, handler, attempt: w.draft.steps[step].attempt, cause, now }]
@@ -555,7 +644,7 @@ const recordFailure = (
   w.draft = Records.handlerFailed(w.draft, step, handler, error, at, actor(w, now))
   if (at === undefined) return advance(definition, w, now)
   // a durable retry ends the tick; a member's ends its own part of the tick
-  if (definition.pipeline.group(step) === undefined) return close(w)
+  if (groupOf(definition, w.draft.steps, step) === undefined) return close(w)
   settle(w, step, at)
   return advance(definition, w, now)
 }
@@ -602,7 +691,7 @@ const startContext = (
     outputs[key] = needed.step.condition === undefined ? decoded.right : Option.some(decoded.right)
   }
   const record = steps[sd.index]
-  return {
+  const context = {
     runId: w.runId,
     stepRunId: record.uuid,
     pipeline: definition.pipeline.name,
@@ -611,6 +700,75 @@ const startContext = (
     input: w.input,
     outputs
   }
+  // a forEach's member: its item, decoded with the forEach's item schema
+  const parent = record.metadata.parent
+  if (typeof parent !== "number") return context
+  const item = definition.steps[parent].item!.decode(
+    record.metadata.item === undefined ? null : JSON.stringify(record.metadata.item)
+  )
+  if (Either.isLeft(item)) {
+    return new DecodeError({ runId: w.runId, what: `item of step ${JSON.stringify(record.name)}`, detail: item.left })
+  }
+  return Object.assign(context, { item: item.right, index: record.metadata.index as number })
+}
+
+/**
+ * A forEach becomes current: `items` gives its items (pure, like a predicate: a throw or an answer
+ * that is no array fails the step), each encoded with the item schema into its member's record;
+ * the members are then started as a group (none: the step finishes with `[]`)
+ */
+const fanOut = (
+  definition: Definition,
+  w: Work,
+  sd: StepDefinition,
+  context: Step.StartContext<unknown, {}>,
+  now: number
+): ReadonlyArray<Command> => {
+  const each = sd.step.each!
+  const fail = (error: ErrorInfo) => {
+    w.draft = Records.handlerFailed(w.draft, sd.index, "items", error, undefined, actor(w, now))
+    return advance(definition, w, now)
+  }
+  let items: unknown
+  try {
+    items = each.items({ input: context.input, outputs: context.outputs })
+  } catch (defect) {
+    return fail(Codecs.errorInfo(Cause.die(defect)))
+  }
+  if (!Array.isArray(items)) {
+    return fail({ message: `the items of forEach ${JSON.stringify(sd.step.name)} are not an array`, pretty: null, cause: null })
+  }
+  const head = w.draft.steps[sd.index]
+  const from = w.draft.steps.length
+  const members: Array<StepRecord> = []
+  for (let index = 0; index < items.length; index++) {
+    const encoded = sd.item!.encode(items[index])
+    if (Either.isLeft(encoded)) {
+      return fail({
+        message: `item ${index} of forEach ${JSON.stringify(sd.step.name)} does not encode: ${encoded.left}`,
+        pretty: null,
+        cause: null
+      })
+    }
+    members.push({
+      uuid: memberId(head.uuid, index),
+      name: `${head.name}[${index}]`,
+      pipeline_uuid: head.pipeline_uuid,
+      position: from + index,
+      status: "created",
+      metadata: { parent: sd.index, index, item: encoded.right === null ? null : JSON.parse(encoded.right) },
+      attempt: 1,
+      state: null,
+      output: null,
+      error: null,
+      created_at: now,
+      updated_at: now,
+      started_at: null,
+      ended_at: null
+    })
+  }
+  w.draft = Records.fanOut(w.draft, sd.index, members, actor(w, now))
+  return advance(definition, w, now)
 }
 
 /** what `onContinue` answered, its values encoded with the step's schemas */
@@ -675,10 +833,14 @@ const invalid = (w: Work, operation: string, detail: string): ReadonlyArray<Comm
 /** an operator cancels the run: its current step and the run become `cancelled` */
 const cancelAsked = (definition: Definition, w: Work, reason: string, now: number): ReadonlyArray<Command> => {
   if (isTerminal(w.base.status)) return invalid(w, "cancel", `it has ended (${w.base.status})`)
-  // the current step, or every member of the current group
-  const current = w.draft.steps.findIndex((step) => !isTerminal(step.status))
-  const group = current < 0 ? undefined : definition.pipeline.group(current)
-  w.draft = Records.cancelRun(w.draft, reason, actor(w, now), group?.[1])
+  // the current step, and every member of the current group (a parallel group, or a forEach's members)
+  const steps = w.draft.steps
+  const current = steps.findIndex((step) => !isTerminal(step.status))
+  const members = steps[current]?.metadata.members
+  const group = current < 0 || current >= definition.steps.length
+    ? undefined
+    : Array.isArray(members) ? members as [number, number] : definition.pipeline.group(current)
+  w.draft = Records.cancelRun(w.draft, reason, actor(w, now), group)
   return manageCommit(w)
 }
 
@@ -686,7 +848,7 @@ const cancelAsked = (definition: Definition, w: Work, reason: string, now: numbe
 const retryAsked = (definition: Definition, w: Work, now: number): ReadonlyArray<Command> => {
   if (w.base.status !== "failed") return invalid(w, "retry", `only a failed run can be retried, it is ${w.base.status}`)
   const failed = w.draft.steps.findIndex((step) => step.status === "failed")
-  w.draft = Records.retryRun(w.draft, actor(w, now), failed < 0 ? undefined : definition.pipeline.group(failed))
+  w.draft = Records.retryRun(w.draft, actor(w, now), failed < 0 ? undefined : groupOf(definition, w.draft.steps, failed))
   return manageCommit(w)
 }
 
@@ -760,5 +922,6 @@ export const load = (snapshot: Snapshot, worker: string): Tick => ({
   input: undefined,
   waitMillis: 0,
   ranHandlers: false,
-  settled: noSettled
+  settled: noSettled,
+  begun: 0
 })

@@ -70,8 +70,10 @@ export const make = (): Repository.Service => {
         }
         // most often the record as the orchestrator made it (records are immutable)
         put(committed(current, commit.run, commit.consumedSignals.length))
-        if (commit.steps.length > 0) {
+        const added = commit.added ?? []
+        if (commit.steps.length > 0 || added.length > 0) {
           const next = (steps.get(commit.run.uuid) ?? []).slice()
+          for (const step of added) next[step.position] = step
           for (const step of commit.steps) next[step.position] = step
           steps.set(commit.run.uuid, next)
         }

@@ -238,6 +238,8 @@ export const make = (
   const insertRun = `INSERT INTO ${runs} (uuid, name, status, metadata, input, idempotency_key, revision, wake_at, ` +
     `lease_owner, lease_expires_at, pending_signals, error, created_at, updated_at, ended_at, events) ` +
     `VALUES ${tuple(16)} ON CONFLICT DO NOTHING RETURNING uuid`
+  /** how many added step records one INSERT writes (14 parameters each, under every dialect's limit) */
+  const addedPage = 500
   const insertSteps = memo((n: number) =>
     `INSERT INTO ${steps} (uuid, pipeline_uuid, position, name, status, metadata, attempt, state, output, error, ` +
     `created_at, updated_at, started_at, ended_at) VALUES ${values(n, 14)}`
@@ -305,10 +307,21 @@ export const make = (
     `WHERE run_uuid = ? AND consumed_at IS NULL ORDER BY created_at, id`
 
   /** append events whose run's counter is now `last`: their positions are the counter's last values */
+  /** how many events one INSERT writes (8 parameters each, under every dialect's limit) */
+  const eventsPage = 1000
   const appendEvents = (exec: Exec, events: ReadonlyArray<HistoryEvent>, last: number) =>
     events.length === 0
       ? Effect.void
-      : exec(insertEvents(events.length), pushEvents([], events, last - events.length + 1))
+      : events.length <= eventsPage
+      ? exec(insertEvents(events.length), pushEvents([], events, last - events.length + 1))
+      : Effect.forEach(
+        Array.from({ length: Math.ceil(events.length / eventsPage) }, (_, k) => k * eventsPage),
+        (at) => {
+          const page = events.slice(at, at + eventsPage)
+          return exec(insertEvents(page.length), pushEvents([], page, last - events.length + 1 + at))
+        },
+        { discard: true }
+      )
 
   const signalsOf = (exec: Exec, run: RunRecord) =>
     run.pending_signals <= 0
@@ -466,7 +479,11 @@ export const make = (
         })),
 
     commit: (commit) =>
-      dialect.singleStatements ? commitInOne(commit) : groupWrite("commit", (exec) =>
+      // a commit that adds step records (a forEach's members, maybe thousands) is a transaction of
+      // several statements on every dialect: one statement could not hold their parameters
+      dialect.singleStatements && (commit.added === undefined || commit.added.length === 0)
+        ? commitInOne(commit)
+        : groupWrite("commit", (exec) =>
         Effect.gen(function*() {
           const { run } = commit
           const update = updateRun(commit)
@@ -478,6 +495,11 @@ export const make = (
               expected: commit.expectedRevision,
               actual: current.length === 0 ? undefined : Number(current[0].revision)
             })
+          }
+          const added = commit.added ?? []
+          for (let at = 0; at < added.length; at += addedPage) {
+            const page = added.slice(at, at + addedPage)
+            yield* exec(insertSteps(page.length), pushSteps([], page))
           }
           for (const step of commit.steps) yield* exec(updateStep, pushChangedStep([], step))
           if (commit.consumedSignals.length > 0) {

@@ -210,18 +210,18 @@ export const make = (rt: Runtime) => {
             // the only call to make: in this fiber. Several (a group's members): each in a fiber of
             // its own, its answer fed back when it comes
             if (next === queue.length && running.size === 0) {
-              event = yield* call(definition.steps[command.step], command, traced)
+              event = yield* call(Interpreter.stepOf(definition, tick.draft.steps, command.step), command, traced)
               break
             }
             if (answers === undefined) answers = yield* Queue.unbounded<Interpreter.Event>()
             running.set(
               command.step,
-              yield* Effect.fork(Effect.flatMap(call(definition.steps[command.step], command, traced), (e) =>
+              yield* Effect.fork(Effect.flatMap(call(Interpreter.stepOf(definition, tick.draft.steps, command.step), command, traced), (e) =>
                 Queue.offer(answers!, e)).pipe(Effect.asVoid))
             )
             continue
           case "PlanRetry": {
-            const schedule = definition.steps[command.step].step.retry!
+            const schedule = Interpreter.stepOf(definition, tick.draft.steps, command.step).step.retry!
             const at = yield* retryAt(schedule, command.attempt, command.cause, command.now)
             event = { _tag: "RetryPlanned", step: command.step, handler: command.handler, at, cause: command.cause }
             break

@@ -18,6 +18,7 @@ export const draft = (snapshot: Pick<Snapshot, "run" | "steps">): Draft => ({
   run: snapshot.run,
   steps: snapshot.steps,
   changed: [],
+  added: [],
   events: []
 })
 
@@ -53,9 +54,55 @@ const withStep = (
   return {
     run,
     steps,
-    changed: self.changed.includes(index) ? self.changed : [...self.changed, index],
+    // a record added since the last commit is written whole: it is not also an update
+    changed: self.changed.includes(index) || (self.added.length > 0 && index >= self.steps.length - self.added.length)
+      ? self.changed
+      : [...self.changed, index],
+    added: self.added,
     events: [...self.events, ...events]
   }
+}
+
+/** @internal The members of a forEach step are created (documented as `Interpreter.fanOut`) */
+export const fanOut = (
+  self: Draft,
+  head: number,
+  members: ReadonlyArray<StepRecord>,
+  actor: Actor
+): Draft => {
+  const before = self.steps[head]
+  const from = self.steps.length
+  const to = from + members.length
+  const step: StepRecord = {
+    ...before,
+    status: "pending",
+    metadata: { ...before.metadata, members: [from, to] },
+    attempt: 1,
+    error: null,
+    started_at: actor.now,
+    updated_at: actor.now
+  }
+  const run: RunRecord = { ...self.run, status: "pending", metadata: { current_step: step.name }, updated_at: actor.now }
+  const steps = self.steps.slice()
+  steps[head] = step
+  for (const member of members) steps.push(member)
+  const added = self.added.slice()
+  for (let i = from; i < to; i++) added.push(i)
+  return {
+    run,
+    steps,
+    changed: self.changed.includes(head) ? self.changed : [...self.changed, head],
+    added,
+    events: [...self.events, event(run, actor, "started", { ...step, attempt: before.attempt }, { members: members.length })]
+  }
+}
+
+/** @internal Every member of a forEach step has finished: so does the step, with their outputs (documented as `Interpreter.fanIn`) */
+export const fanIn = (self: Draft, head: number, output: string, actor: Actor): Draft => {
+  const before = self.steps[head]
+  const step: StepRecord = { ...before, status: "finished", output, error: null, ended_at: actor.now, updated_at: actor.now }
+  const run: RunRecord = { ...self.run, updated_at: actor.now }
+  return withStep(self, head, step, run, [event(run, actor, "finished", step)])
 }
 
 /** @internal The run ends with the status that its steps give it (see `Interpreter.decide`). A failed run takes the (documented as `Interpreter.finalize`) */
@@ -170,7 +217,7 @@ export const continued = (self: Draft, index: number, answer: Answer, actor: Act
 export const handlerFailed = (
   self: Draft,
   index: number,
-  handler: "onStart" | "onContinue" | "when",
+  handler: "onStart" | "onContinue" | "when" | "items",
   error: ErrorInfo,
   retryAt: number | undefined,
   actor: Actor
@@ -219,18 +266,19 @@ export const leaseLost = (self: Draft, previousOwner: string, actor: Actor): Dra
 })
 
 /** @internal An operator cancels the run: its current step (the first one not ended) and the run become (documented as `Interpreter.cancelRun`) */
-export const cancelRun = (self: Draft, reason: string, actor: Actor, to?: number): Draft => {
+export const cancelRun = (self: Draft, reason: string, actor: Actor, members?: readonly [number, number]): Draft => {
   const index = self.steps.findIndex((step) => !isTerminal(step.status))
   const error: ErrorInfo = { message: reason, pretty: null, cause: null }
   let next = self
-  // the current step, or every member of the current group that has not ended
-  const end = index < 0 ? index : Math.max(index + 1, to ?? 0)
-  for (let i = index; i >= 0 && i < end; i++) {
+  const cancel = (i: number) => {
     const before = next.steps[i]
-    if (isTerminal(before.status)) continue
+    if (isTerminal(before.status)) return
     const step: StepRecord = { ...before, status: "cancelled", error, updated_at: actor.now, ended_at: actor.now }
     next = withStep(next, i, step, next.run, [event(next.run, actor, "cancelled", step, { reason })])
   }
+  // the current step, and every member of the current group that has not ended
+  if (index >= 0) cancel(index)
+  if (members !== undefined) for (let i = members[0]; i < members[1]; i++) cancel(i)
   const run: RunRecord = {
     ...next.run,
     status: "cancelled",
@@ -270,8 +318,13 @@ export const retryRun = (self: Draft, actor: Actor, group?: readonly [number, nu
     return withStep(draft, i, step, run, [event(run, actor, "retried", step, data)])
   }
   let next = reopen(self, index, { manual: true })
-  // the members that the failure of a group's member cancelled resume with it
+  // the members that the failure of a group's member cancelled resume with it (and a forEach step
+  // that its member's failure ended)
   if (group !== undefined) {
+    const head = next.steps[index].metadata.parent
+    if (typeof head === "number" && next.steps[head].metadata.groupEnded === true) {
+      next = reopen(next, head, { manual: true, member: true })
+    }
     for (let i = group[0]; i < group[1]; i++) {
       if (next.steps[i].status === "cancelled" && next.steps[i].metadata.groupEnded === true) {
         next = reopen(next, i, { manual: true, member: true })
@@ -301,6 +354,10 @@ export const endGroup = (self: Draft, from: number, to: number, reason: string, 
   return next
 }
 
+/** @internal the run is due at once (a tick that stopped with work left) */
+export const dueNow = (self: Draft, now: number): Draft =>
+  self.run.wake_at === now ? self : { ...self, run: { ...self.run, wake_at: now } }
+
 /** @internal when a member of a parallel group is next due: a wait's or a retry's time, kept on the member */
 export const memberWaits = (self: Draft, index: number, wakeAt: number): Draft => {
   const before = self.steps[index]
@@ -313,11 +370,12 @@ export const memberWake = (step: StepRecord): number =>
   typeof step.metadata.wakeAt === "number" ? step.metadata.wakeAt : 0
 
 /** @internal The run of a parallel group is due when its first member is (documented as `Interpreter.groupWake`) */
-export const groupWake = (self: Draft, from: number, to: number): Draft => {
+export const groupWake = (self: Draft, from: number, to: number, started = false): Draft => {
   let at = Number.POSITIVE_INFINITY
   for (let i = from; i < to; i++) {
     const step = self.steps[i]
-    if (!isTerminal(step.status)) at = Math.min(at, memberWake(step))
+    // with `started`, only the members that have started count (the others wait for a free slot)
+    if (!isTerminal(step.status) && (!started || step.status === "pending")) at = Math.min(at, memberWake(step))
   }
   if (at === Number.POSITIVE_INFINITY || at === self.run.wake_at) return self
   return { ...self, run: { ...self.run, wake_at: at } }
@@ -337,7 +395,9 @@ export const decide = (shape: Shape, snapshot: Pick<Snapshot, "run" | "steps">, 
   if (isTerminal(run.status)) {
     return over
   }
-  if (steps.length !== shape.steps.length) {
+  // the records after the pipeline's steps are members of its forEach steps
+  const defined = shape.steps.length
+  if (steps.length < defined || (steps.length > defined && typeof steps[defined].metadata.parent !== "number")) {
     return {
       _tag: "Mismatch",
       detail: `the run has ${steps.length} steps stored, the pipeline defines ${shape.steps.length}`
@@ -349,7 +409,7 @@ export const decide = (shape: Shape, snapshot: Pick<Snapshot, "run" | "steps">, 
   let current = -1
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]
-    if (step.name !== shape.steps[i].name) {
+    if (i < defined && step.name !== shape.steps[i].name) {
       return {
         _tag: "Mismatch",
         detail: `stored step ${i + 1} is ${JSON.stringify(step.name)}, the pipeline defines ${
@@ -374,7 +434,12 @@ export const decide = (shape: Shape, snapshot: Pick<Snapshot, "run" | "steps">, 
   }
   if (failed >= 0) return { _tag: "Finalize", status: "failed", index: failed }
   if (cancelled >= 0) return { _tag: "Finalize", status: "cancelled", index: cancelled }
-  if (finished === steps.length) return { _tag: "Finalize", status: "finished", index: steps.length - 1 }
+  if (finished === steps.length) return { _tag: "Finalize", status: "finished", index: defined - 1 }
+  // a forEach step under way: its members are the group
+  const members = steps[current].metadata.members
+  if (current < defined && steps[current].status === "pending" && Array.isArray(members)) {
+    return { _tag: "Group", from: members[0], to: members[1], head: current }
+  }
   // a parallel group: its members are due each on its own (the interpreter reads their wake-ups)
   const group = shape.group?.(current)
   if (group !== undefined) return { _tag: "Group", from: group[0], to: group[1] }

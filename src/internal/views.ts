@@ -1,6 +1,7 @@
 /**
  * @internal views of runs, pages and cursors
  */
+import * as Interpreter from "../Interpreter.js"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { DecodeError, InvalidCursor } from "../Errors.js"
@@ -39,7 +40,10 @@ export const make = (rt: Runtime) => {
       const input = yield* decodeOr(run.uuid, "pipeline input", compiled?.input, run.input)
       const steps = []
       for (const step of snapshot.steps) {
-        const cs = compiled?.steps[step.position]
+        // a step of the pipeline, or a member of one of its forEach steps
+        const cs = compiled === undefined || (step.position >= compiled.steps.length && typeof step.metadata.parent !== "number")
+          ? undefined
+          : Interpreter.stepOf(compiled, snapshot.steps, step.position)
         const name = JSON.stringify(step.name)
         steps.push({
           id: step.uuid,

@@ -1,0 +1,122 @@
+/**
+ * W8, fan-out (issue 16): what a member of a `forEach` costs against a step of a sequence, and the
+ * heap while a fan-out of 10,000 members runs.
+ *
+ *   npx tsx bench/fanout.ts [rounds] [runs per round]
+ *
+ * - Members against steps: a pipeline of one `forEach` of 100 members that finish at once, against
+ *   a pipeline of 100 sequential steps that finish at once, each run by `Orchestrator.start` (and
+ *   passes until it ends), on the memory layer and on a SQLite file (`synchronous = FULL`). The two
+ *   are interleaved round by round (default 6 rounds of 10 runs each); printed: the median time per
+ *   member and per step, and their ratio (target ≤ 1: a member costs at most what a step costs).
+ * - Heap: one fan-out of 10,000 members on the memory layer, the heap sampled every 50 ms while it
+ *   runs (after a forced GC where `--expose-gc` allows), against the heap before it starts.
+ */
+import { Effect, Layer, ManagedRuntime, Schema } from "effect"
+import * as path from "node:path"
+import { forEach, Orchestrator, pipeline, Repository, step, Step } from "prorch"
+import { SqliteRepository } from "prorch/Sqlite"
+import { median, removeDatabase, tmp } from "./lib.js"
+
+const rounds = Number(process.argv[2] ?? 6)
+const perRound = Number(process.argv[3] ?? 10)
+const width = 100
+
+const members = pipeline(
+  "Members",
+  forEach("Each", {
+    item: Schema.Number,
+    items: () => Array.from({ length: width }, (_, i) => i),
+    step: { onContinue: () => Effect.succeed(Step.finish()) }
+  })
+)
+const instant = (name: string) => step(name, { onContinue: () => Effect.succeed(Step.finish()) })
+const sequence = pipeline(
+  "Sequence",
+  ...(Array.from({ length: width }, (_, i) => instant(`S${i}`)) as [ReturnType<typeof instant>])
+)
+
+const runToEnd = (p: typeof members | typeof sequence) =>
+  Effect.gen(function*() {
+    const id = yield* Orchestrator.start(p)
+    let view = yield* Orchestrator.get(id)
+    while (view.status === "pending" || view.status === "created") {
+      yield* Orchestrator.executePending()
+      view = yield* Orchestrator.get(id)
+    }
+    if (view.status !== "finished") throw new Error(`${p.name} ended ${view.status}`)
+  })
+
+const compare = async (name: string, repository: Layer.Layer<Repository.Repository, unknown>) => {
+  const runtime = ManagedRuntime.make(Orchestrator.layer([members, sequence]).pipe(Layer.provide(repository)))
+  const time = async (p: typeof members | typeof sequence) => {
+    const t0 = performance.now()
+    await runtime.runPromise(Effect.forEach(Array.from({ length: perRound }), () => runToEnd(p), { discard: true }))
+    return (performance.now() - t0) / (perRound * width)
+  }
+  await time(members)
+  await time(sequence)
+  const a: Array<number> = []
+  const b: Array<number> = []
+  for (let r = 0; r < rounds; r++) {
+    // the order alternates, so that a slow moment hurts both alike
+    if (r % 2 === 0) {
+      a.push(await time(members))
+      b.push(await time(sequence))
+    } else {
+      b.push(await time(sequence))
+      a.push(await time(members))
+    }
+  }
+  await runtime.dispose()
+  const member = median(a)
+  const stepCost = median(b)
+  console.log(
+    `${name}: a member ${(member * 1000).toFixed(1)} µs, a step ${(stepCost * 1000).toFixed(1)} µs; ` +
+      `member/step ${(member / stepCost).toFixed(3)} (target ≤ 1)`
+  )
+}
+
+const heap = async () => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  const wide = pipeline(
+    "Wide",
+    forEach("Each", {
+      item: Schema.Number,
+      items: () => Array.from({ length: 10_000 }, (_, i) => i),
+      step: { output: Schema.Number, onContinue: (ctx) => Effect.succeed(Step.finish(ctx.item)) }
+    })
+  )
+  const runtime = ManagedRuntime.make(Orchestrator.layer([wide]).pipe(Layer.provide(Repository.layerMemory)))
+  await runtime.runPromise(Effect.void)
+  gc?.()
+  const before = process.memoryUsage().heapUsed
+  let peak = before
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 50)
+  const t0 = performance.now()
+  await runtime.runPromise(runToEnd(wide as never))
+  clearInterval(timer)
+  const took = performance.now() - t0
+  gc?.()
+  const after = process.memoryUsage().heapUsed
+  await runtime.dispose()
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`
+  console.log(
+    `10,000 members on memory: ${(took / 1000).toFixed(2)} s; heap before ${mib(before)}, peak while running ` +
+      `${mib(peak)} (${(peak / before).toFixed(2)}×), after ${mib(after)} (the run's 10,001 records kept by the memory layer)`
+  )
+}
+
+const main = async () => {
+  await compare("memory", Repository.layerMemory)
+  const file = path.join(tmp(), "fanout.db")
+  removeDatabase(file)
+  await compare("SQLite", SqliteRepository.layer({ filename: file }))
+  removeDatabase(file)
+  await heap()
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
