@@ -9,8 +9,9 @@
  *   passes until it ends), on the memory layer and on a SQLite file (`synchronous = FULL`). The two
  *   are interleaved round by round (default 6 rounds of 10 runs each); printed: the median time per
  *   member and per step, and their ratio (target ≤ 1: a member costs at most what a step costs).
- * - Heap: one fan-out of 10,000 members on the memory layer, the heap sampled every 50 ms while it
- *   runs (after a forced GC where `--expose-gc` allows), against the heap before it starts.
+ * - Heap: one fan-out of 10,000 members on the memory layer, the heap sampled by the members'
+ *   handlers (every 100th call) while it runs, against the heap before it starts (after a forced
+ *   GC: run with `node --expose-gc --import tsx bench/fanout.ts`).
  */
 import { Effect, Layer, ManagedRuntime, Schema } from "effect"
 import * as path from "node:path"
@@ -79,23 +80,26 @@ const compare = async (name: string, repository: Layer.Layer<Repository.Reposito
 
 const heap = async () => {
   const gc = (globalThis as { gc?: () => void }).gc
+  let calls = 0
+  let peak = 0
+  const sample = () => {
+    if (++calls % 100 === 0) peak = Math.max(peak, process.memoryUsage().heapUsed)
+  }
   const wide = pipeline(
     "Wide",
     forEach("Each", {
       item: Schema.Number,
       items: () => Array.from({ length: 10_000 }, (_, i) => i),
-      step: { output: Schema.Number, onContinue: (ctx) => Effect.succeed(Step.finish(ctx.item)) }
+      step: { output: Schema.Number, onContinue: (ctx) => Effect.sync(() => (sample(), Step.finish(ctx.item))) }
     })
   )
   const runtime = ManagedRuntime.make(Orchestrator.layer([wide]).pipe(Layer.provide(Repository.layerMemory)))
   await runtime.runPromise(Effect.void)
   gc?.()
   const before = process.memoryUsage().heapUsed
-  let peak = before
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 50)
+  peak = before
   const t0 = performance.now()
   await runtime.runPromise(runToEnd(wide as never))
-  clearInterval(timer)
   const took = performance.now() - t0
   gc?.()
   const after = process.memoryUsage().heapUsed
@@ -103,7 +107,7 @@ const heap = async () => {
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`
   console.log(
     `10,000 members on memory: ${(took / 1000).toFixed(2)} s; heap before ${mib(before)}, peak while running ` +
-      `${mib(peak)} (${(peak / before).toFixed(2)}×), after ${mib(after)} (the run's 10,001 records kept by the memory layer)`
+      `${mib(peak)} (${(peak / before).toFixed(2)}×, ${calls} samples taken), after ${mib(after)} (the run's 10,001 records kept by the memory layer)`
   )
 }
 
