@@ -259,11 +259,17 @@ export const check = (
     // elements start in order: each step's start comes after the starts of the steps of earlier
     // elements (the members of a group start in any order among themselves)
     const startAt = run.steps.map((step) => history.findIndex((e) => e.type === "started" && e.step === step.name))
-    const element = (index: number) => harnessPipeline.group(index)?.[0] ?? index
+    // a forEach's members belong to the forEach's element (they start after it)
+    const element = (index: number) => {
+      const parent = run.steps[index].metadata.parent
+      return typeof parent === "number" ? parent : harnessPipeline.group(index)?.[0] ?? index
+    }
     for (let i = 0; i < run.steps.length; i++) {
       for (let j = i + 1; j < run.steps.length; j++) {
-        if (element(i) !== element(j) && startAt[i] >= 0 && startAt[j] >= 0 && startAt[j] < startAt[i]) {
-          problems.push(`run ${n}: step ${run.steps[j].name} started before ${run.steps[i].name}`)
+        if (element(i) === element(j) || startAt[i] < 0 || startAt[j] < 0) continue
+        const [early, late] = element(i) < element(j) ? [i, j] : [j, i]
+        if (startAt[late] < startAt[early]) {
+          problems.push(`run ${n}: step ${run.steps[late].name} started before ${run.steps[early].name}`)
         }
       }
     }
