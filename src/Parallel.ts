@@ -218,3 +218,67 @@ export const make = <const Members extends readonly [Element, ...Array<Element>]
   self.name = nameOf(elements)
   return Object.freeze(self)
 }
+
+/**
+ * The members of a conditional group (`when(predicate, parallel(...))`): each member conditional,
+ * its output read as an `Option` (nested groups likewise).
+ *
+ * @since 0.2.0
+ * @category type-level
+ */
+export type ConditionalMembers<M> = {
+  readonly [K in keyof M]: M[K] extends Parallel<infer N> ? Parallel<ConditionalMembers<N>> : Step.Conditional<M[K]>
+}
+
+/**
+ * The pipeline input that the members of a group expect (all of their expectations at once).
+ *
+ * @since 0.2.0
+ * @category type-level
+ */
+export type InputOf<M> = M extends readonly [infer H, ...infer T]
+  ? (H extends { readonly _tag: "Parallel"; readonly members: infer N } ? InputOf<N> : Step.Input<H>) & InputOf<T>
+  : unknown
+
+/**
+ * A conditional element: `when(predicate, step)` (see `Step.when`), or `when(predicate, group)`,
+ * a parallel group that runs only if `predicate` holds when the group becomes current; otherwise
+ * every member is `skipped` and the run goes on with the next element. A group's predicate is a
+ * pure function of the pipeline input (a group declares no `needs`; `ctx.outputs` is empty): it is
+ * evaluated for each member as the group starts, with the same input, so its members are all
+ * skipped or all run. Each member reads as a conditional step: a later element that needs one
+ * reads its output as an `Option`. Throws a `DefinitionError` (`InvalidOption`) for a predicate that
+ * is not a function or a member that is conditional already (combine the predicates).
+ *
+ * @example
+ * ```ts
+ * const extras = when((ctx) => ctx.input.plan === "enterprise", parallel(notifySales, assignManager))
+ * ```
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const when: {
+  <const M extends ReadonlyArray<Element>>(
+    predicate: (ctx: Step.ConditionContext<NoInfer<InputOf<M>>, {}>) => boolean,
+    group: Parallel<M>
+  ): Parallel<ConditionalMembers<M>>
+  <S extends Step.Any>(
+    predicate: (ctx: Step.ConditionContext<Step.Input<S>, Step.OutputsOf<Step.Needs<S>>>) => boolean,
+    step: S
+  ): Step.Conditional<NoInfer<S>>
+} = ((predicate: (ctx: Step.ConditionContext<any, any>) => boolean, element: Element): Element => {
+  if (!isParallel(element)) return Step.when(predicate, element as Step.Any)
+  if (typeof predicate !== "function") {
+    invalid("InvalidOption", undefined, `when(predicate, ${element.name}): the predicate is not a function`)
+  }
+  const condition = (ctx: Step.ConditionContext<any, any>) => predicate({ input: ctx.input, outputs: {} })
+  const conditional = (member: Element): Element => {
+    if (isParallel(member)) return make(...(member.members.map(conditional) as [Element]))
+    if (member.condition !== undefined) {
+      invalid("InvalidOption", member.name, `a member of ${element.name} is conditional already: combine the predicates`)
+    }
+    return Step.unsafeMake({ ...member, condition }) as Step.Any
+  }
+  return make(...(element.members.map(conditional) as [Element]))
+}) as any

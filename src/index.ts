@@ -115,14 +115,15 @@ export { make as pipeline } from "./Pipeline.js"
 export { make as step } from "./Step.js"
 
 /**
- * A conditional step: `when(predicate, step)` runs the step only if the predicate (a pure function
- * of the input and the outputs the step needs) holds when it becomes current; otherwise the step is
- * `skipped`.
+ * A conditional element: `when(predicate, step)` runs the step only if the predicate (a pure
+ * function of the input and the outputs the step needs) holds when it becomes current; otherwise
+ * the step is `skipped`. `when(predicate, parallel(...))` does the same for a whole group (its
+ * predicate reads the input).
  *
  * @since 0.2.0
  * @category constructors
  */
-export { when } from "./Step.js"
+export { when } from "./Parallel.js"
 
 /**
  * Workers: the long-lived loop (`Worker.run`) and the pass it repeats (`Worker.pass`).

@@ -153,6 +153,16 @@ describe("invalid definitions", () => {
     expect(definitionError(() => untypedPipeline("P", parallel(c, reader), a)).problem).toBe("MissingNeed")
   })
 
+  it("when(predicate, group): a predicate that is not a function, or a member conditional already, InvalidOption; the group is left as it was", () => {
+    const untypedWhen = when as unknown as (predicate: unknown, element: unknown) => unknown
+    const group = parallel(a, b)
+    expect(definitionError(() => untypedWhen(true, group)).problem).toBe("InvalidOption")
+    expect(definitionError(() => when(() => true, parallel(a, when(() => false, c))))).toMatchObject({ problem: "InvalidOption", step: "C" })
+    const conditional = when(() => false, parallel(a, parallel(b, c)))
+    expect(conditional.steps.map((s) => typeof s.condition)).toEqual(["function", "function", "function"])
+    expect(group.steps.map((s) => s.condition)).toEqual([undefined, undefined])
+  })
+
   it("forEach: a missing item schema, items that is no function, a bad concurrency, bad member options, a forEach inside a group", () => {
     const untypedForEach = forEach as unknown as (name: unknown, options: unknown) => Step.Any
     const items = () => [1]

@@ -273,6 +273,29 @@ describe("types: steps", () => {
     expectTypeOf(empty).toBeFunction()
   })
 
+  it("when(predicate, group): the predicate sees the members' input; each member's output reads as an Option", () => {
+    const stored = step("Stored", { input: BackupInput, output: Schema.Number, onContinue: (ctx) => Effect.succeed(Step.finish(ctx.input.size)) })
+    const mailed = step("Mailed", { output: Schema.String, onContinue: () => Effect.succeed(Step.finish("sent")) })
+    const group = when((ctx) => {
+      expectTypeOf(ctx.input).toEqualTypeOf<BackupInput>()
+      return ctx.input.size > 0
+    }, parallel(stored, parallel(mailed)))
+    const reader = step("Reader", {
+      needs: { stored: group.members[0], mailed: group.members[1].members[0] },
+      onContinue: (ctx) => {
+        expectTypeOf(ctx.outputs.stored).toEqualTypeOf<Option.Option<number>>()
+        expectTypeOf(ctx.outputs.mailed).toEqualTypeOf<Option.Option<string>>()
+        return Effect.succeed(Step.finish())
+      }
+    })
+    const p = pipeline("Conditional", { input: BackupInput }, group, reader)
+    expect(p.steps).toHaveLength(3)
+    const wrong = () =>
+      // @ts-expect-error the group's predicate must return a boolean
+      when(() => 1, parallel(mailed))
+    expectTypeOf(wrong).toBeFunction()
+  })
+
   it("forEach: items sees the input and needs; members see their item, index, state and the needs; the output is an array", () => {
     const each = forEach("Each", {
       input: BackupInput,

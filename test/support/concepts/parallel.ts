@@ -301,6 +301,37 @@ export const parallelGroups = (backend: Backend) =>
         })
       ))
 
+    it.effect("when(predicate, group): every member is skipped when it is false, all run when it holds; readers get Options", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const Plan = Schema.Struct({ enterprise: Schema.Boolean })
+          const sales = step("Sales", {
+            input: Plan,
+            output: Schema.String,
+            onStart: () => log.record("Sales.onStart"),
+            onContinue: () => Effect.as(log.record("Sales"), Step.finish("told"))
+          })
+          const manager = step("Manager", { onContinue: () => Effect.as(log.record("Manager"), Step.finish()) })
+          const extras = when((ctx) => ctx.input.enterprise, parallel(sales, manager))
+          const [conditionalSales] = extras.members
+          const last = step("Last", {
+            needs: { sales: conditionalSales },
+            onContinue: (ctx) => Effect.as(log.record(`Last ${ctx.outputs.sales._tag}`), Step.finish())
+          })
+          const p = pipeline("Plans", { input: Plan }, step("First", {}), extras, last)
+          const o = yield* orchestrator([p])
+          const skipped = yield* o.get(yield* o.start(p, { input: { enterprise: false } }))
+          expect(skipped.status).toBe("finished")
+          expect(statuses(skipped)).toEqual(["finished", "skipped", "skipped", "finished"])
+          expect(log.calls).toEqual(["Last None"])
+          const ran = yield* o.get(yield* o.start(p, { input: { enterprise: true } }))
+          expect(statuses(ran)).toEqual(["finished", "finished", "finished", "finished"])
+          expect(log.calls.slice(1).sort()).toEqual(["Last Some", "Manager", "Sales", "Sales.onStart"].sort())
+          expect(log.calls[log.calls.length - 1]).toBe("Last Some")
+        })
+      ))
+
     it.effect("a worker ticks a group run to its end; the pictures draw the group as a subgraph", () =>
       run((orchestrator) =>
         Effect.gen(function*() {
