@@ -59,7 +59,7 @@ const withStep = (
       ? self.changed
       : [...self.changed, index],
     added: self.added,
-    events: [...self.events, ...events]
+    events: events.length === 0 ? self.events : self.events.concat(events)
   }
 }
 
