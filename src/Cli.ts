@@ -167,7 +167,9 @@ export const formatRun = (view: Run.RunView): string => {
       ["due", view.endedAt === null ? time(view.wakeAt) : "-"],
       ["ended", time(view.endedAt)],
       ["key", view.idempotencyKey ?? "-"],
-      ["error", view.error === null ? "-" : view.error.message]
+      ["error", view.error === null ? "-" : view.error.message],
+      ...(view.parent === null || view.parent === undefined ? [] : [["parent", `${view.parent.runId} (step ${view.parent.step})`]]),
+      ...(view.children ?? []).map((c) => ["child", `${c.runId} (step ${c.step})`])
     ]),
     "",
     table([

@@ -144,8 +144,12 @@ export const pipeline = (definition: Pipeline.Any, options?: Options): string =>
     if (step.retry !== undefined) traits.push("retry")
     if (step.timeout !== undefined) traits.push("timeout")
     const text = label(traits.length === 0 ? [step.name] : [step.name, traits.join(" · ")])
-    // a forEach is a stacked box (one box per member, drawn as one)
+    // a forEach is a stacked box (one box per member, drawn as one); a child step a subroutine
     if (step.each !== undefined) return `${indent}${id(position)}@{ shape: procs, label: ${text} }`
+    if (step.child !== undefined) {
+      const lines = [step.name, `child: ${step.child.pipeline.name}`]
+      return `${indent}${id(position)}[[${label(lines)}]]`
+    }
     return step.condition === undefined ? `${indent}${id(position)}[${text}]` : `${indent}${id(position)}{${text}}`
   }))
   definition.steps.forEach((step, position) => {

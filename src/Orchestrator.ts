@@ -36,6 +36,8 @@ import type {
 } from "./Run.js"
 import type * as Step from "./Step.js"
 import type * as WorkerModule from "./Worker.js"
+import * as Child from "./Child.js"
+import * as Children from "./internal/children.js"
 import * as Create from "./internal/create.js"
 import * as Leases from "./internal/leases.js"
 import * as Manage from "./internal/manage.js"
@@ -133,6 +135,8 @@ export interface ListOptions {
   readonly status?: Status | ReadonlyArray<Status> | undefined
   readonly createdFrom?: Date | undefined
   readonly createdTo?: Date | undefined
+  /** only the children of this run (the runs that its `child` steps started) */
+  readonly parent?: string | undefined
   readonly limit?: number | undefined
   readonly cursor?: string | undefined
 }
@@ -289,6 +293,20 @@ export const make = <const Pipelines extends ReadonlyArray<Pipeline.Any>>(
       }
       registry.set(pipeline.name, Runtime.compile(pipeline))
     }
+    // a child step's pipeline is registered beside it: its runs are this orchestrator's to start
+    for (const pipeline of pipelines) {
+      for (const step of Child.childrenOf(pipeline.elements)) {
+        const name = step.child!.pipeline.name
+        if (!registry.has(name)) {
+          return yield* new DefinitionError({
+            problem: "InvalidOption",
+            pipeline: pipeline.name,
+            step: step.name,
+            detail: `the child pipeline ${JSON.stringify(name)} is not registered with this orchestrator`
+          })
+        }
+      }
+    }
     const repository = yield* Repository.Repository
     const context = yield* Effect.context<Pipeline.Context<Pipelines[number]>>()
     const { keeper, service } = makeService(registry, repository, context, options)
@@ -337,6 +355,28 @@ const makeService = (
   const views = Views.make(rt)
   const { get, list } = views
   const { cancel, retry, signal } = Manage.make(rt)
+  // child runs: started (idempotently, by key) and read by child steps; a child's end signals its parent
+  rt.children.service = {
+    start: (name, input, key) => {
+      const compiled = registry.get(name)
+      return compiled === undefined
+        ? Effect.fail(new UnknownPipeline({ runId: undefined, pipeline: name }))
+        : (create as (p: Pipeline.Any, options: unknown) => Effect.Effect<string, unknown>)(compiled.pipeline, {
+          input,
+          idempotencyKey: key
+        })
+    },
+    get: (runId) => get(runId)
+  }
+  rt.children.ended = (runId, key) => {
+    const parent = Children.parentOf(key)
+    if (parent === null) return Effect.void
+    return signal(parent.runId, parent.step, { child: runId }).pipe(
+      Effect.catchAll((error) =>
+        Effect.logDebug(`prorch: the end of child run ${runId} did not wake its parent ${parent.runId}: ${error.message}`)
+      )
+    )
+  }
   const { executePending, tick, worker } = Worker.makePasses(rt, ticks, leases)
   const awaitRun = Waiters.make(rt, views)
   const owner = rt.owner

@@ -103,6 +103,8 @@ export interface ListFilter {
   readonly statuses?: ReadonlyArray<Status> | undefined
   readonly createdFrom?: number | undefined
   readonly createdTo?: number | undefined
+  /** only runs whose idempotency key starts with this (the children of a run: `child` steps' keys) */
+  readonly keyPrefix?: string | undefined
   readonly limit: number
   readonly before?: { readonly createdAt: number; readonly uuid: string } | undefined
 }

@@ -307,6 +307,10 @@ export interface RunView {
   readonly input: unknown
   readonly steps: ReadonlyArray<StepView>
   readonly error: ErrorInfo | null
+  /** the run whose `child` step started this run, and that step's name; `null` for a run of its own */
+  readonly parent?: { readonly runId: string; readonly step: string } | null | undefined
+  /** the runs that this run's `child` steps started, by step */
+  readonly children?: ReadonlyArray<{ readonly step: string; readonly runId: string }> | undefined
   readonly idempotencyKey: string | null
   readonly revision: number
   readonly wakeAt: Date

@@ -250,6 +250,8 @@ export interface Step<
   readonly condition: ((ctx: ConditionContext<Input, OutputsOf<Needs>>) => boolean) | undefined
   /** `forEach(...)`: the step is a fan-out, one member per item (see `ForEach.make`) */
   readonly each: Each | undefined
+  /** `child(...)`: the step runs this pipeline as its child (see `Child.make`) */
+  readonly child?: { readonly pipeline: { readonly name: string } } | undefined
 }
 
 /**
@@ -272,6 +274,7 @@ export interface Any extends Pipeable {
   readonly timeout: Duration.Duration | undefined
   readonly condition: ((ctx: ConditionContext<any, any>) => boolean) | undefined
   readonly each: Each | undefined
+  readonly child?: { readonly pipeline: { readonly name: string } } | undefined
 }
 
 /**
@@ -572,7 +575,8 @@ const fieldsOf = (self: Any): Omit<Any, TypeId | "pipe"> => ({
   retry: self.retry,
   timeout: self.timeout,
   condition: self.condition,
-  each: self.each
+  each: self.each,
+  child: self.child
 })
 
 /**

@@ -43,6 +43,20 @@ export * as Mermaid from "./Mermaid.js"
 export * as Orchestrator from "./Orchestrator.js"
 
 /**
+ * Child pipelines: a step that runs another registered pipeline and waits for it.
+ *
+ * @since 0.2.0
+ */
+export * as Child from "./Child.js"
+
+/**
+ * A child step: `child("Provision", provisioning, { input: (ctx) => ({ account: ctx.input.email }) })`.
+ *
+ * @since 0.2.0
+ */
+export { make as child } from "./Child.js"
+
+/**
  * Fan-out over data known at run time: one member per item.
  *
  * @since 0.2.0

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Layer, Schedule, Schema } from "effect"
-import { Errors, forEach, Orchestrator, parallel, type Parallel, Pipeline, pipeline, Repository, Step, step, when } from "prorch"
+import { child, Errors, forEach, Orchestrator, parallel, type Parallel, Pipeline, pipeline, Repository, Step, step, when } from "prorch"
 
 const a = step("A")
 const b = step("B")
@@ -279,6 +279,27 @@ describe("Orchestrator.layer", () => {
       )
       expect([...orchestrator.pipelines.keys()].sort()).toEqual(["Other", "Same"])
     }))
+
+  it.effect("a child step whose pipeline the layer does not register: a DefinitionError naming it, when the layer is built", () =>
+    Effect.gen(function*() {
+      const inner = pipeline("Inner", a)
+      const outer = pipeline("Outer", child("Run", inner), b)
+      const error = yield* Effect.flip(
+        Effect.scoped(Layer.build(Orchestrator.layer([outer]).pipe(Layer.provide(Repository.layerMemory))))
+      )
+      expect(error).toMatchObject({ problem: "InvalidOption", pipeline: "Outer", step: "Run" })
+      expect(error.detail).toContain(`"Inner"`)
+      // registered beside it, the layer builds
+      yield* Effect.scoped(Layer.build(Orchestrator.layer([outer, inner]).pipe(Layer.provide(Repository.layerMemory))))
+    }))
+
+  it("child: a pipeline that is none, a missing input for a child with an input schema, an input that is no function: InvalidOption", () => {
+    const untypedChild = child as unknown as (name: string, p: unknown, options?: unknown) => unknown
+    expect(definitionError(() => untypedChild("C", "Inner")).problem).toBe("InvalidOption")
+    const typed = pipeline("Typed", { input: Schema.Struct({ n: Schema.Number }) }, a)
+    expect(definitionError(() => untypedChild("C", typed)).detail).toContain("give input")
+    expect(definitionError(() => untypedChild("C", typed, { input: 42 })).detail).toContain("input must be a function")
+  })
 
   it.effect("the same pipeline value registered twice is a duplicate too", () =>
     Effect.gen(function*() {

@@ -6,6 +6,7 @@
 import { describe, inject, it } from "vitest"
 import { crudMaps, memory, postgres, sqliteFile } from "./support/backends.js"
 import { conditions } from "./support/concepts/conditions.js"
+import { children } from "./support/concepts/children.js"
 import { fanout } from "./support/concepts/fanout.js"
 import { parallelGroups } from "./support/concepts/parallel.js"
 import { polling } from "./support/concepts/polling.js"
@@ -18,7 +19,7 @@ import { timers } from "./support/concepts/timers.js"
 import { views } from "./support/concepts/views.js"
 import { worker } from "./support/concepts/worker.js"
 
-const concepts = [lifecycle, timers, retries, signals, conditions, polling, parallelGroups, fanout, manage, leases, worker, views]
+const concepts = [lifecycle, timers, retries, signals, conditions, polling, parallelGroups, fanout, children, manage, leases, worker, views]
 const url = inject("pgUrl")
 
 for (const backend of [memory, sqliteFile(), crudMaps(), ...(url === null ? [] : [postgres(url, inject("pgRunId"))])]) {

@@ -8,7 +8,7 @@
  */
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
-import { type Errors, forEach, Orchestrator, parallel, type Parallel, Pipeline, pipeline, Repository, type Run, Step, step, when } from "prorch"
+import { child, type Errors, forEach, Orchestrator, parallel, type Parallel, Pipeline, pipeline, Repository, type Run, Step, step, when } from "prorch"
 
 // -----------------------------------------------------------------------------
 // fixtures
@@ -294,6 +294,46 @@ describe("types: steps", () => {
       // @ts-expect-error the group's predicate must return a boolean
       when(() => 1, parallel(mailed))
     expectTypeOf(wrong).toBeFunction()
+  })
+
+  it("child: its input is checked against the child pipeline's input; its output is the child's last step's", () => {
+    const Job = Schema.Struct({ path: Schema.String })
+    const inner = pipeline(
+      "Inner",
+      { input: Job },
+      step("First", { input: Job }),
+      step("Last", { output: Location, onContinue: () => Effect.succeed(Step.finish({ location: "s3://x" })) })
+    )
+    const run = child("RunInner", inner, {
+      parentInput: BackupInput,
+      needs: { transfer },
+      input: (ctx) => {
+        expectTypeOf(ctx.input).toEqualTypeOf<BackupInput>()
+        expectTypeOf(ctx.outputs.transfer).toEqualTypeOf<Location>()
+        return { path: ctx.input.path }
+      }
+    })
+    expectTypeOf<Step.Output<typeof run>>().toEqualTypeOf<Location>()
+    const reader = step("Reader", {
+      needs: { run },
+      onContinue: (ctx) => {
+        expectTypeOf(ctx.outputs.run).toEqualTypeOf<Location>()
+        return Effect.succeed(Step.finish())
+      }
+    })
+    expect(reader.needs.run).toBe(run)
+    const noInputChild = child("Plain", pipeline("Plain", step("Only")))
+    expectTypeOf<Step.Output<typeof noInputChild>>().toEqualTypeOf<void>()
+    const wrongInput = () =>
+      child("Wrong", inner, {
+        // @ts-expect-error the child's input must be the child pipeline's
+        input: () => ({ size: 1 })
+      })
+    const missing = () =>
+      // @ts-expect-error a child pipeline with an input schema needs an input
+      child("Missing", inner, {})
+    expectTypeOf(wrongInput).toBeFunction()
+    expectTypeOf(missing).toBeFunction()
   })
 
   it("forEach: items sees the input and needs; members see their item, index, state and the needs; the output is an array", () => {

@@ -267,7 +267,8 @@ export const make = <E, R>(store: CrudStore<E, R>, context: Context.Context<R>):
               name: String(row.name),
               status: row.status as Status,
               created_at: Number(row.created_at) || 0,
-              uuid: String(row.uuid)
+              uuid: String(row.uuid),
+              idempotency_key: typeof row.idempotency_key === "string" ? row.idempotency_key : null
             }
           if (!listed(filter, key)) continue
           found.push({ created_at: key.created_at, uuid: key.uuid, decoded, row })

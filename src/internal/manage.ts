@@ -107,6 +107,8 @@ export const make = (rt: Runtime) => {
     >).pipe(
         // an operator's way out for a run whose records no longer decode
         Effect.catchTag("CorruptRecord", (corrupt) => cancelUndecodable(runId, reason, corrupt)),
+        // the children of the run's steps are cancelled with it; a child's parent is woken
+        Effect.tap(() => cancelChildren(runId, reason)),
         Effect.tap(() => {
           notifyEnded(runId)
           // a tick of this run in flight here: no handler of it starts again, and the one running
@@ -118,6 +120,23 @@ export const make = (rt: Runtime) => {
           return lease.fiber === undefined ? Effect.void : Fiber.interruptFork(lease.fiber)
         })
       )
+
+  /** the child runs of a run's child steps, cancelled (those that ended already are left); its parent woken */
+  const cancelChildren = (runId: string, reason: string): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const snapshot = yield* load(runId)
+      const compiled = rt.registry.get(snapshot.run.name)
+      if (compiled !== undefined) {
+        for (const step of snapshot.steps) {
+          if (step.position >= compiled.steps.length || compiled.steps[step.position].step.child === undefined) continue
+          if (step.state === null) continue
+          const state = JSON.parse(step.state) as { child?: unknown }
+          if (typeof state.child !== "string") continue
+          yield* Effect.ignore(cancel(state.child, `the parent run ${runId} was cancelled: ${reason}`))
+        }
+      }
+      yield* rt.children.ended(runId, snapshot.run.idempotency_key)
+    }).pipe(Effect.ignore)
 
   const retry: Orchestrator.Service["retry"] = (runId) =>
     (manage(runId, "retry", { _tag: "RetryAsked" }, false) as Effect.Effect<RunRecord, Orchestrator.ManageError>).pipe(

@@ -74,10 +74,11 @@ export const signalled = (run: RunRecord, at: number, wake: boolean): RunRecord 
 /** @internal whether a run is in a page of `list` (all but the page's limit) */
 export const listed = (
   filter: ListFilter,
-  run: Pick<RunRecord, "name" | "status" | "created_at" | "uuid">
+  run: Pick<RunRecord, "name" | "status" | "created_at" | "uuid" | "idempotency_key">
 ): boolean =>
   (filter.names === undefined || filter.names.includes(run.name)) &&
   (filter.statuses === undefined || filter.statuses.includes(run.status)) &&
   (filter.createdFrom === undefined || run.created_at >= filter.createdFrom) &&
   (filter.createdTo === undefined || run.created_at < filter.createdTo) &&
+  (filter.keyPrefix === undefined || (run.idempotency_key !== null && run.idempotency_key.startsWith(filter.keyPrefix))) &&
   (filter.before === undefined || newest(run, { created_at: filter.before.createdAt, uuid: filter.before.uuid }) > 0)

@@ -17,6 +17,7 @@ import type * as Orchestrator from "../Orchestrator.js"
 import * as Interpreter from "../Interpreter.js"
 import * as Repository from "../Repository.js"
 import type { Snapshot } from "../Run.js"
+import type * as Children from "./children.js"
 
 /** the lease of a tick in flight: kept by the lease keeper, moved on by the tick's commits */
 export interface Lease {
@@ -66,6 +67,14 @@ export interface Runtime {
   readonly notifyEnded: (runId: string) => void
   readonly lookup: (runId: string | undefined, name: string) => Either.Either<Compiled, UnknownPipeline>
   readonly load: (runId: string) => Effect.Effect<Snapshot, RepositoryError | CorruptRecord | RunNotFound>
+  /**
+   * child runs: what child steps' handlers use, and what a run's end does for its parent (both set
+   * once the orchestrator's parts are made)
+   */
+  readonly children: {
+    service: Children.Service | undefined
+    ended: (runId: string, key: string | null) => Effect.Effect<void>
+  }
 }
 
 /** @internal */
@@ -119,5 +128,6 @@ export const make = (
       })
     )
 
-  return { owner, leaseMillis, awaitMillis, names, registry, repository, provideServices, ended, held, wakeups, wake, notifyEnded, lookup, load }
+  const children: Runtime["children"] = { service: undefined, ended: () => Effect.void }
+  return { owner, leaseMillis, awaitMillis, names, registry, repository, provideServices, ended, held, wakeups, wake, notifyEnded, lookup, load, children }
 }

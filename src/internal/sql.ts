@@ -621,6 +621,10 @@ export const make = (
             where.push("created_at < ?")
             params.push(filter.createdTo)
           }
+          if (filter.keyPrefix !== undefined) {
+            where.push("idempotency_key LIKE ? ESCAPE '\\'")
+            params.push(`${filter.keyPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
+          }
           if (filter.before !== undefined) {
             where.push("(created_at < ? OR (created_at = ? AND uuid < ?))")
             params.push(filter.before.createdAt, filter.before.createdAt, filter.before.uuid)

@@ -18,6 +18,7 @@ import type { Commit, Snapshot } from "../Run.js"
 import { isTerminal } from "../Run.js"
 import type * as Step from "../Step.js"
 import { type Compiled, type CompiledStep, type Lease, type Runtime } from "./runtime.js"
+import { ChildRuns } from "./children.js"
 import * as Schedules from "./schedule.js"
 import { span, tracing } from "./tracing.js"
 
@@ -45,6 +46,10 @@ export const make = (rt: Runtime) => {
       effect = command.handler === "onStart" ? sd.step.onStart!(command.context) : sd.step.onContinue(command.context)
     } catch (defect) {
       return Effect.succeed({ _tag: "Failed", step, handler, cause: Cause.die(defect) })
+    }
+    // a child step's handlers start and read its child through the runtime
+    if (sd.step.child !== undefined && rt.children.service !== undefined) {
+      effect = Effect.provideService(effect, ChildRuns, rt.children.service)
     }
     const timeout = sd.step.timeout
     if (timeout !== undefined) {
@@ -179,7 +184,11 @@ export const make = (rt: Runtime) => {
         }
         switch (command._tag) {
           case "Done":
-            if (isTerminal(command.status)) notifyEnded(runId)
+            if (isTerminal(command.status)) {
+              notifyEnded(runId)
+              // a child run that ended: its parent is woken
+              if (snapshot.run.idempotency_key !== null) yield* rt.children.ended(runId, snapshot.run.idempotency_key)
+            }
             return { runId, status: command.status, ranHandlers: command.ranHandlers } satisfies Orchestrator.TickOutcome
           case "Reject":
             return yield* Effect.fail(command.error as TickError)

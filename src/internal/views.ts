@@ -8,6 +8,7 @@ import { DecodeError, InvalidCursor } from "../Errors.js"
 import type * as Orchestrator from "../Orchestrator.js"
 import type { RunView, Snapshot } from "../Run.js"
 import { summary } from "../Run.js"
+import * as Children from "./children.js"
 import * as Codec from "./codec.js"
 import type { Runtime } from "./runtime.js"
 
@@ -58,6 +59,14 @@ export const make = (rt: Runtime) => {
           endedAt: step.ended_at === null ? null : new Date(step.ended_at)
         })
       }
+      // the children that the run's child steps started (their state holds the child's run id)
+      const children: Array<{ readonly step: string; readonly runId: string }> = []
+      const defined = compiled === undefined ? 0 : Math.min(compiled.steps.length, steps.length)
+      for (let i = 0; i < defined; i++) {
+        if (compiled!.steps[i].step.child === undefined) continue
+        const child = (steps[i].state as { child?: unknown } | undefined)?.child
+        if (typeof child === "string") children.push({ step: steps[i].name, runId: child })
+      }
       return {
         id: run.uuid,
         pipeline: run.name,
@@ -66,6 +75,8 @@ export const make = (rt: Runtime) => {
         input,
         steps,
         error: run.error,
+        parent: Children.parentOf(run.idempotency_key),
+        children,
         idempotencyKey: run.idempotency_key,
         revision: run.revision,
         wakeAt: new Date(run.wake_at),
@@ -87,6 +98,7 @@ export const make = (rt: Runtime) => {
         names: listOptions.pipeline === undefined ? undefined : asArray(listOptions.pipeline),
         statuses: listOptions.status === undefined ? undefined : asArray(listOptions.status),
         createdFrom: listOptions.createdFrom?.getTime(),
+        keyPrefix: listOptions.parent === undefined ? undefined : Children.childPrefix(listOptions.parent),
         createdTo: listOptions.createdTo?.getTime(),
         limit,
         before
