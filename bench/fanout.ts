@@ -1,6 +1,7 @@
 /**
- * W8, fan-out (issue 16): what a member of a `forEach` costs against a step of a sequence, and the
- * heap while a fan-out of 10,000 members runs.
+ * W8 and W9, control flow (issue 16): what a member of a `forEach` costs against a step of a
+ * sequence, the heap while a fan-out of 10,000 members runs, and what a `child` step costs against
+ * the same steps inline.
  *
  *   npx tsx bench/fanout.ts [rounds] [runs per round]
  *
@@ -9,13 +10,16 @@
  *   passes until it ends), on the memory layer and on a SQLite file (`synchronous = FULL`). The two
  *   are interleaved round by round (default 6 rounds of 10 runs each); printed: the median time per
  *   member and per step, and their ratio (target ≤ 1: a member costs at most what a step costs).
+ * - W9, children: a parent whose one step is a `child` of a 3-step pipeline, against a pipeline of
+ *   the same 3 steps inline, each run to its end by `start` and passes, interleaved as above, on the
+ *   memory layer and on a SQLite file (target ≤ 2×).
  * - Heap: one fan-out of 10,000 members on the memory layer, the heap sampled by the members'
  *   handlers (every 100th call) while it runs, against the heap before it starts (after a forced
  *   GC: run with `node --expose-gc --import tsx bench/fanout.ts`).
  */
 import { Effect, Layer, ManagedRuntime, Schema } from "effect"
 import * as path from "node:path"
-import { forEach, Orchestrator, pipeline, Repository, step, Step } from "prorch"
+import { child, forEach, Orchestrator, pipeline, Repository, step, Step } from "prorch"
 import { SqliteRepository } from "prorch/Sqlite"
 import { median, removeDatabase, tmp } from "./lib.js"
 
@@ -37,9 +41,14 @@ const sequence = pipeline(
   ...(Array.from({ length: width }, (_, i) => instant(`S${i}`)) as [ReturnType<typeof instant>])
 )
 
-const runToEnd = (p: typeof members | typeof sequence) =>
+const three = [instant("A"), instant("B"), instant("C")] as const
+const inline = pipeline("Inline", ...three)
+const inner = pipeline("Inner", ...three)
+const parent = pipeline("Parent", child("RunInner", inner))
+
+const runToEnd = (p: { readonly name: string }) =>
   Effect.gen(function*() {
-    const id = yield* Orchestrator.start(p)
+    const id = yield* Orchestrator.start(p as typeof members)
     let view = yield* Orchestrator.get(id)
     while (view.status === "pending" || view.status === "created") {
       yield* Orchestrator.executePending()
@@ -75,6 +84,34 @@ const compare = async (name: string, repository: Layer.Layer<Repository.Reposito
   console.log(
     `${name}: a member ${(member * 1000).toFixed(1)} µs, a step ${(stepCost * 1000).toFixed(1)} µs; ` +
       `member/step ${(member / stepCost).toFixed(3)} (target ≤ 1)`
+  )
+}
+
+const children = async (name: string, repository: Layer.Layer<Repository.Repository, unknown>) => {
+  const runtime = ManagedRuntime.make(Orchestrator.layer([inline, inner, parent]).pipe(Layer.provide(repository)))
+  const runs = perRound * 10
+  const time = async (p: { readonly name: string }) => {
+    const t0 = performance.now()
+    await runtime.runPromise(Effect.forEach(Array.from({ length: runs }), () => runToEnd(p), { discard: true }))
+    return (performance.now() - t0) / runs
+  }
+  await time(parent)
+  await time(inline)
+  const a: Array<number> = []
+  const b: Array<number> = []
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) {
+      a.push(await time(parent))
+      b.push(await time(inline))
+    } else {
+      b.push(await time(inline))
+      a.push(await time(parent))
+    }
+  }
+  await runtime.dispose()
+  console.log(
+    `${name}: a parent with a child of 3 steps ${(median(a) * 1000).toFixed(0)} µs, the 3 steps inline ` +
+      `${(median(b) * 1000).toFixed(0)} µs; parent/inline ${(median(a) / median(b)).toFixed(2)} (target ≤ 2)`
   )
 }
 
@@ -116,6 +153,9 @@ const main = async () => {
   const file = path.join(tmp(), "fanout.db")
   removeDatabase(file)
   await compare("SQLite", SqliteRepository.layer({ filename: file }))
+  removeDatabase(file)
+  await children("W9 memory", Repository.layerMemory)
+  await children("W9 SQLite", SqliteRepository.layer({ filename: file }))
   removeDatabase(file)
   await heap()
 }

@@ -361,7 +361,9 @@ const makeService = (
       const compiled = registry.get(name)
       return compiled === undefined
         ? Effect.fail(new UnknownPipeline({ runId: undefined, pipeline: name }))
-        : (create as (p: Pipeline.Any, options: unknown) => Effect.Effect<string, unknown>)(compiled.pipeline, {
+        // started as `start` does: its first tick at once, in this fiber (a child that finishes at
+        // once is done before its parent's step looks at it)
+        : (start as (p: Pipeline.Any, options: unknown) => Effect.Effect<string, unknown>)(compiled.pipeline, {
           input,
           idempotencyKey: key
         })

@@ -1,6 +1,6 @@
 /** Child pipelines (`child`), on one backend (test/matrix.test.ts runs it on every backend). */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Schema } from "effect"
+import { Duration, Effect, Schema, TestClock } from "effect"
 import { child, Mermaid, pipeline, step, Step } from "prorch"
 import type { Backend } from "../backends.js"
 import { recorder, runOn, statuses } from "../kit.js"
@@ -8,7 +8,10 @@ import { recorder, runOn, statuses } from "../kit.js"
 const Signup = Schema.Struct({ email: Schema.String, fail: Schema.Boolean, cancel: Schema.Boolean })
 const Provision = Schema.Struct({ account: Schema.String, fail: Schema.Boolean, cancel: Schema.Boolean })
 
-const family = (log: ReturnType<typeof recorder>, options: { readonly waits?: number } = {}) => {
+const family = (
+  log: ReturnType<typeof recorder>,
+  options: { readonly waits?: number; readonly after?: Duration.Duration } = {}
+) => {
   const provisioning = pipeline(
     "Provisioning",
     { input: Provision },
@@ -18,7 +21,7 @@ const family = (log: ReturnType<typeof recorder>, options: { readonly waits?: nu
         Effect.as(
           log.record(`Bucket ${ctx.input.account}`),
           ctx.continuations < (options.waits ?? 0)
-            ? Step.wait({ after: Duration.hours(1) })
+            ? Step.wait({ after: options.after ?? Duration.hours(1) })
             : ctx.input.fail
             ? Step.fail("no bucket for you")
             : ctx.input.cancel
@@ -58,15 +61,18 @@ export const children = (backend: Backend) =>
   describe(`child pipelines on ${backend.name}`, () => {
     const run = runOn(backend)
 
-    it.effect("a child step starts a run of the child pipeline, waits for it, and finishes with its last step's output", () =>
+    it.effect("a child step starts a run of the child pipeline, ticked at once, and finishes with its last step's output", () =>
       run((orchestrator) =>
         Effect.gen(function*() {
           const log = recorder()
           const { onboarding, provisioning } = family(log)
           const o = yield* orchestrator([onboarding, provisioning])
           const parentId = yield* o.start(onboarding, { input: { email: "ada@example.com", fail: false, cancel: false } })
-          let parent = yield* o.get(parentId)
-          expect(statuses(parent)).toEqual(["pending", "created"])
+          // the child's steps finish at once: its first tick, in the parent's onStart, ends it
+          const parent = yield* o.get(parentId)
+          expect(parent.status).toBe("finished")
+          expect(parent.steps[0].output).toEqual({ gigabytes: 100 })
+          expect(log.calls).toEqual(["Bucket ada@example.com", "Welcome 100 GB"])
           expect(parent.children).toHaveLength(1)
           const childId = parent.children![0].runId
           expect(parent.children![0].step).toBe("Provision")
@@ -76,18 +82,39 @@ export const children = (backend: Backend) =>
           expect((yield* o.list({ parent: childId })).runs).toEqual([])
           const childView = yield* o.get(childId)
           expect(childView.pipeline).toBe("Provisioning")
+          expect(childView.status).toBe("finished")
           expect(childView.parent).toEqual({ runId: parentId, step: "Provision" })
           expect(childView.input).toEqual({ account: "ada@example.com", fail: false, cancel: false })
-          yield* untilEnded(o, parentId)
-          parent = yield* o.get(parentId)
-          expect(parent.status).toBe("finished")
-          expect(parent.steps[0].output).toEqual({ gigabytes: 100 })
-          expect(log.calls).toEqual(["Bucket ada@example.com", "Welcome 100 GB"])
+          expect(Mermaid.pipeline(onboarding)).toContain(`s0[["Provision<br/>child: Provisioning"]]`)
+        })
+      ))
+
+    it.effect("a child that waits: the parent waits, and the child's end wakes it at once (before its recheck)", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const { onboarding, provisioning } = family(log, { waits: 1, after: Duration.seconds(20) })
+          const o = yield* orchestrator([onboarding, provisioning])
+          const parentId = yield* o.start(onboarding, { input: { email: "w", fail: false, cancel: false } })
+          let parent = yield* o.get(parentId)
+          expect(statuses(parent)).toEqual(["pending", "created"])
+          // the parent looks again at its recheck (1 minute) at the latest
+          expect(parent.wakeAt.getTime()).toBe(60_000)
+          const childId = parent.children![0].runId
+          expect((yield* o.get(childId)).wakeAt.getTime()).toBe(20_000)
+          yield* TestClock.adjust("20 seconds")
+          // the child's tick ends it, and signals its parent: due now, not at its recheck
+          yield* o.executePending()
           expect((yield* o.get(childId)).status).toBe("finished")
-          // the child's end woke the parent: a signal to the step, not the step's timer
+          parent = yield* o.get(parentId)
+          if (parent.status === "pending") {
+            expect(parent.wakeAt.getTime()).toBeLessThanOrEqual(20_000)
+            yield* o.executePending()
+            parent = yield* o.get(parentId)
+          }
+          expect(parent.status).toBe("finished")
           const history = yield* o.history(parentId)
           expect(history.some((e) => e.type === "signalled" && e.step === "Provision")).toBe(true)
-          expect(Mermaid.pipeline(onboarding)).toContain(`s0[["Provision<br/>child: Provisioning"]]`)
         })
       ))
 
