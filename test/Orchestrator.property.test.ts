@@ -4,11 +4,12 @@
  * finishes, fails, cancels, fails with a typed error or dies), run by the real `Orchestrator` on the
  * memory layer, one `executePending` pass at a time. After every pass the run's invariants are
  * checked against the pass before, and at the end the run's status is the one its script implies.
- * The second property does the same with parallel groups among the elements.
+ * The second property does the same with parallel groups among the elements; the third with every
+ * combinator: steps, conditional steps that are skipped, groups and fan-outs (`forEach`).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Data, Effect, FastCheck as fc } from "effect"
-import { Orchestrator, parallel, pipeline, Repository, type Run, step, Step } from "prorch"
+import { Data, Effect, FastCheck as fc, Schema } from "effect"
+import { forEach, Orchestrator, parallel, pipeline, Repository, type Run, step, Step, when } from "prorch"
 
 type Answer = "wait" | "finish" | "fail" | "cancel" | "error" | "die"
 interface Script {
@@ -236,6 +237,158 @@ describe("Orchestrator (properties)", () => {
                   break
                 }
                 offset += members.length
+              }
+              expect(status).toContain(before.status)
+              yield* o.executePending()
+              expect(afterEnd).toBe(0)
+              expect((yield* o.get(runId)).status).toBe(before.status)
+            }).pipe(Effect.provide(Repository.layerMemory), Effect.scoped)
+          )
+        }
+      ),
+      { numRuns: 150 }
+    ))
+
+  it("random pipelines of every combinator (steps, skipped steps, groups, forEach), run by the real orchestrator, keep the run's invariants", () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            kind: fc.constantFrom("step", "skipped", "group", "forEach"),
+            scripts: fc.array(script, { minLength: 1, maxLength: 3 })
+          }),
+          { minLength: 1, maxLength: 3 }
+        ),
+        async (layout) => {
+          // one script per member (a step, or skipped step, has one: its first)
+          const elements = layout.map((e) => (e.kind === "step" || e.kind === "skipped" ? { ...e, scripts: e.scripts.slice(0, 1) } : e))
+          const flat = elements.flatMap((e) => e.scripts)
+          const starts = flat.map(() => 0)
+          const continues = flat.map(() => 0)
+          let afterEnd = 0
+          let ended = false
+          const onStart = (i: number) =>
+            Effect.suspend(() => {
+              if (ended) afterEnd++
+              starts[i]++
+              return flat[i].startFails ? Effect.fail(new Refused()) : Effect.void
+            })
+          const onContinue = (i: number) =>
+            Effect.suspend((): Effect.Effect<Step.Outcome<void, void>, Refused> => {
+              if (ended) afterEnd++
+              const a = flat[i].answers[continues[i]++] ?? "finish"
+              return a === "wait"
+                ? Effect.succeed(Step.wait())
+                : a === "finish"
+                ? Effect.succeed(Step.finish())
+                : a === "fail"
+                ? Effect.succeed(Step.fail("refused"))
+                : a === "cancel"
+                ? Effect.succeed(Step.cancel("not needed"))
+                : a === "error"
+                ? Effect.fail(new Refused())
+                : Effect.die(new Error("boom"))
+            })
+          // the flat index of each record by name, and the element of each name
+          const indexOf = new Map<string, number>()
+          const elementOf = new Map<string, number>()
+          let at = 0
+          const built = elements.map((e, k) => {
+            const offset = at
+            at += e.scripts.length
+            if (e.kind === "forEach") {
+              e.scripts.forEach((_, m) => {
+                indexOf.set(`F${k}[${m}]`, offset + m)
+                elementOf.set(`F${k}[${m}]`, k)
+              })
+              elementOf.set(`F${k}`, k)
+              return forEach(`F${k}`, {
+                item: Schema.Number,
+                items: () => e.scripts.map((_, m) => m),
+                step: { onStart: (ctx) => onStart(offset + ctx.item), onContinue: (ctx) => onContinue(offset + ctx.item) }
+              })
+            }
+            const members = e.scripts.map((_, m) => {
+              const i = offset + m
+              indexOf.set(`S${i}`, i)
+              elementOf.set(`S${i}`, k)
+              return step(`S${i}`, { onStart: () => onStart(i), onContinue: () => onContinue(i) })
+            })
+            if (e.kind === "skipped") return when(() => false, members[0])
+            return e.kind === "group" ? parallel(...(members as [typeof members[0]])) : members[0]
+          })
+          const p = pipeline("Everything", ...(built as [typeof built[0]]))
+          const endOf = (s: Script) => {
+            if (s.startFails) return { pass: 1, how: "failed" as const }
+            const answers = [...s.answers, "finish" as const]
+            const k = answers.findIndex((a) => a !== "wait")
+            const a = answers[k]
+            return { pass: k + 1, how: a === "finish" ? "finished" as const : a === "cancel" ? "cancelled" as const : "failed" as const }
+          }
+
+          await Effect.runPromise(
+            Effect.gen(function*() {
+              const o = yield* Orchestrator.make([p])
+              const runId = yield* o.create(p)
+              let before = yield* o.get(runId)
+              for (let pass = 0; pass < 60 && !terminal(before.status); pass++) {
+                yield* o.executePending()
+                const view = yield* o.get(runId)
+                expect(view.status === "finished").toBe(view.steps.every((s) => s.status === "finished" || s.status === "skipped"))
+                // every record that has not ended belongs to the first element that has not ended
+                const open = view.steps.filter((s) => !terminal(s.status))
+                const current = Math.min(...open.map((s) => elementOf.get(s.name)!))
+                for (const s of view.steps) {
+                  const e = elementOf.get(s.name)!
+                  if (s.status === "pending") expect(e).toBe(current)
+                  if (e > current) expect(s.status).toBe("created")
+                }
+                // records only move forward
+                const was = new Map(before.steps.map((s) => [s.name, s.status]))
+                for (const s of view.steps) {
+                  const w = was.get(s.name)
+                  if (w === undefined) continue
+                  expect(rank[s.status]).toBeGreaterThanOrEqual(rank[w])
+                  if (terminal(w)) expect(s.status).toBe(w)
+                }
+                if (terminal(view.status)) expect(view.steps.map((s) => s.status)).not.toContain("pending")
+                for (const n of starts) expect(n).toBeLessThanOrEqual(1)
+                ended = terminal(view.status)
+                before = view
+              }
+              // the model: elements in order; skipped steps never run; in the element that ends the
+              // run, the members that end badly first decide how
+              let offset = 0
+              let status: ReadonlyArray<string> = ["finished"]
+              for (const e of elements) {
+                if (e.kind === "skipped") {
+                  expect(starts[offset]).toBe(0)
+                  expect(continues[offset]).toBe(0)
+                  offset += 1
+                  continue
+                }
+                const ends = e.scripts.map(endOf)
+                const bad = ends.filter((x) => x.how !== "finished")
+                const first = Math.min(...bad.map((x) => x.pass))
+                e.scripts.forEach((sc, m) => {
+                  const i = offset + m
+                  const k = ends[m].pass
+                  if (bad.length === 0) {
+                    expect(continues[i]).toBe(sc.startFails ? 0 : k)
+                  } else {
+                    expect(continues[i]).toBeLessThanOrEqual(sc.startFails ? 0 : Math.min(k, first))
+                    expect(continues[i]).toBeGreaterThanOrEqual(sc.startFails ? 0 : Math.min(k, first - 1))
+                  }
+                })
+                if (bad.length > 0) {
+                  status = bad.filter((x) => x.pass === first).map((x) => x.how)
+                  for (let i = offset + e.scripts.length; i < flat.length; i++) {
+                    expect(starts[i]).toBe(0)
+                    expect(continues[i]).toBe(0)
+                  }
+                  break
+                }
+                offset += e.scripts.length
               }
               expect(status).toContain(before.status)
               yield* o.executePending()
