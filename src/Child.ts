@@ -45,17 +45,17 @@ export interface State {
  * @since 0.2.0
  * @category models
  */
-export type Options<P, Input, Needs extends Step.NeedsRecord> =
+export type Options<P, I, Needs extends Step.NeedsRecord> =
   & {
-    readonly parentInput?: Schema.Schema<Input, any> | undefined
+    readonly parentInput?: Schema.Schema<I, any> | undefined
     readonly needs?: Needs | undefined
     readonly recheck?: Duration.DurationInput | undefined
   }
   & ([Pipeline.Input<P>] extends [void] ? {
-      readonly input?: ((ctx: Step.ConditionContext<NoInfer<Input>, Step.OutputsOf<NoInfer<Needs>>>) => void) | undefined
+      readonly input?: ((ctx: Step.ConditionContext<NoInfer<I>, Step.OutputsOf<NoInfer<Needs>>>) => void) | undefined
     }
     : {
-      readonly input: (ctx: Step.ConditionContext<NoInfer<Input>, Step.OutputsOf<NoInfer<Needs>>>) => Pipeline.Input<P>
+      readonly input: (ctx: Step.ConditionContext<NoInfer<I>, Step.OutputsOf<NoInfer<Needs>>>) => Pipeline.Input<P>
     })
 
 const ChildState = Schema.Struct({ child: Schema.String })
@@ -80,11 +80,11 @@ const ChildState = Schema.Struct({ child: Schema.String })
  * @since 0.2.0
  * @category constructors
  */
-export const make = <const Name extends string, P extends Pipeline.Any, Input = unknown, const Needs extends Step.NeedsRecord = {}>(
+export const make = <const Name extends string, P extends Pipeline.Any, I = unknown, const Needs extends Step.NeedsRecord = {}>(
   name: Name,
   pipeline: P,
-  options: Options<P, Input, Needs> = {} as never
-): Step.Step<Name, State, Output<P>, Input, Needs, never, never, never> => {
+  options: Options<P, I, Needs> = {} as never
+): Step.Step<Name, State, Output<P>, I, Needs, never, never, never> => {
   if (!Pipeline.isPipeline(pipeline)) {
     throw new DefinitionError({ problem: "InvalidOption", pipeline: undefined, step: String(name), detail: `child(${JSON.stringify(name)}, pipeline): the pipeline is not a pipeline` })
   }
