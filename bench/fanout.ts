@@ -57,30 +57,47 @@ const runToEnd = (p: { readonly name: string }) =>
     if (view.status !== "finished") throw new Error(`${p.name} ended ${view.status}`)
   })
 
-const compare = async (name: string, repository: Layer.Layer<Repository.Repository, unknown>) => {
-  const runtime = ManagedRuntime.make(Orchestrator.layer([members, sequence]).pipe(Layer.provide(repository)))
-  const time = async (p: typeof members | typeof sequence) => {
-    const t0 = performance.now()
-    await runtime.runPromise(Effect.forEach(Array.from({ length: perRound }), () => runToEnd(p), { discard: true }))
-    return (performance.now() - t0) / (perRound * width)
-  }
-  await time(members)
-  await time(sequence)
-  const a: Array<number> = []
-  const b: Array<number> = []
+/**
+ * The medians of `a` and `b` (each a round's time per unit), after a warm-up of each, over
+ * `rounds` rounds in alternating order, so that a slow moment hurts both alike
+ */
+const interleaved = async (a: () => Promise<number>, b: () => Promise<number>) => {
+  await a()
+  await b()
+  const as: Array<number> = []
+  const bs: Array<number> = []
   for (let r = 0; r < rounds; r++) {
-    // the order alternates, so that a slow moment hurts both alike
     if (r % 2 === 0) {
-      a.push(await time(members))
-      b.push(await time(sequence))
+      as.push(await a())
+      bs.push(await b())
     } else {
-      b.push(await time(sequence))
-      a.push(await time(members))
+      bs.push(await b())
+      as.push(await a())
     }
   }
+  return { a: median(as), b: median(bs) }
+}
+
+/** a round: `runs` runs of `p`, each to its end, on `runtime`; milliseconds per `per` */
+const round = (
+  runtime: ManagedRuntime.ManagedRuntime<Orchestrator.Orchestrator, unknown>,
+  p: { readonly name: string },
+  runs: number,
+  per: number
+) =>
+async () => {
+  const t0 = performance.now()
+  await runtime.runPromise(Effect.forEach(Array.from({ length: runs }), () => runToEnd(p), { discard: true }))
+  return (performance.now() - t0) / per
+}
+
+const compare = async (name: string, repository: Layer.Layer<Repository.Repository, unknown>) => {
+  const runtime = ManagedRuntime.make(Orchestrator.layer([members, sequence]).pipe(Layer.provide(repository)))
+  const { a: member, b: stepCost } = await interleaved(
+    round(runtime, members, perRound, perRound * width),
+    round(runtime, sequence, perRound, perRound * width)
+  )
   await runtime.dispose()
-  const member = median(a)
-  const stepCost = median(b)
   console.log(
     `${name}: a member ${(member * 1000).toFixed(1)} µs, a step ${(stepCost * 1000).toFixed(1)} µs; ` +
       `member/step ${(member / stepCost).toFixed(3)} (target ≤ 1)`
@@ -90,28 +107,11 @@ const compare = async (name: string, repository: Layer.Layer<Repository.Reposito
 const children = async (name: string, repository: Layer.Layer<Repository.Repository, unknown>) => {
   const runtime = ManagedRuntime.make(Orchestrator.layer([inline, inner, parent]).pipe(Layer.provide(repository)))
   const runs = perRound * 10
-  const time = async (p: { readonly name: string }) => {
-    const t0 = performance.now()
-    await runtime.runPromise(Effect.forEach(Array.from({ length: runs }), () => runToEnd(p), { discard: true }))
-    return (performance.now() - t0) / runs
-  }
-  await time(parent)
-  await time(inline)
-  const a: Array<number> = []
-  const b: Array<number> = []
-  for (let r = 0; r < rounds; r++) {
-    if (r % 2 === 0) {
-      a.push(await time(parent))
-      b.push(await time(inline))
-    } else {
-      b.push(await time(inline))
-      a.push(await time(parent))
-    }
-  }
+  const { a, b } = await interleaved(round(runtime, parent, runs, runs), round(runtime, inline, runs, runs))
   await runtime.dispose()
   console.log(
-    `${name}: a parent with a child of 3 steps ${(median(a) * 1000).toFixed(0)} µs, the 3 steps inline ` +
-      `${(median(b) * 1000).toFixed(0)} µs; parent/inline ${(median(a) / median(b)).toFixed(2)} (target ≤ 2)`
+    `${name}: a parent with a child of 3 steps ${(a * 1000).toFixed(0)} µs, the 3 steps inline ` +
+      `${(b * 1000).toFixed(0)} µs; parent/inline ${(a / b).toFixed(2)} (target ≤ 2)`
   )
 }
 

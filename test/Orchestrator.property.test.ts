@@ -44,6 +44,42 @@ const terminal = (status: Run.StepStatus) =>
   status === "finished" || status === "failed" || status === "cancelled" || status === "skipped"
 const rank: Record<Run.StepStatus, number> = { created: 0, pending: 1, finished: 2, failed: 2, cancelled: 2, skipped: 2 }
 
+/**
+ * Handlers that play scripts, one per member (by its flat index): how often each was started and
+ * continued, and how many calls came once the run had ended (`ended` is set by the property)
+ */
+const scripted = (flat: ReadonlyArray<Script>) => {
+  const self = {
+    starts: flat.map(() => 0),
+    continues: flat.map(() => 0),
+    afterEnd: 0,
+    ended: false,
+    onStart: (i: number) =>
+      Effect.suspend(() => {
+        if (self.ended) self.afterEnd++
+        self.starts[i]++
+        return flat[i].startFails ? Effect.fail(new Refused()) : Effect.void
+      }),
+    onContinue: (i: number) =>
+      Effect.suspend((): Effect.Effect<Step.Outcome<void, void>, Refused> => {
+        if (self.ended) self.afterEnd++
+        const a = flat[i].answers[self.continues[i]++] ?? "finish"
+        return a === "wait"
+          ? Effect.succeed(Step.wait())
+          : a === "finish"
+          ? Effect.succeed(Step.finish())
+          : a === "fail"
+          ? Effect.succeed(Step.fail("refused"))
+          : a === "cancel"
+          ? Effect.succeed(Step.cancel("not needed"))
+          : a === "error"
+          ? Effect.fail(new Refused())
+          : Effect.die(new Error("boom"))
+      })
+  }
+  return self
+}
+
 describe("Orchestrator (properties)", () => {
   it("random pipelines and handler outcomes, run by the real orchestrator, keep the run's invariants", () =>
     fc.assert(
@@ -134,35 +170,10 @@ describe("Orchestrator (properties)", () => {
         async (layout, grouped) => {
           // elements: a group (when `grouped` says so, or for more than one member) or a step
           const flat = layout.flat()
-          const starts = flat.map(() => 0)
-          const continues = flat.map(() => 0)
-          let afterEnd = 0
-          let ended = false
-          const stepOf = (s: Script, i: number) =>
-            step(`S${i}`, {
-              onStart: () =>
-                Effect.suspend(() => {
-                  if (ended) afterEnd++
-                  starts[i]++
-                  return s.startFails ? Effect.fail(new Refused()) : Effect.void
-                }),
-              onContinue: () =>
-                Effect.suspend((): Effect.Effect<Step.Outcome<void, void>, Refused> => {
-                  if (ended) afterEnd++
-                  const a = s.answers[continues[i]++] ?? "finish"
-                  return a === "wait"
-                    ? Effect.succeed(Step.wait())
-                    : a === "finish"
-                    ? Effect.succeed(Step.finish())
-                    : a === "fail"
-                    ? Effect.succeed(Step.fail("refused"))
-                    : a === "cancel"
-                    ? Effect.succeed(Step.cancel("not needed"))
-                    : a === "error"
-                    ? Effect.fail(new Refused())
-                    : Effect.die(new Error("boom"))
-                })
-            })
+          const play = scripted(flat)
+          const { continues, starts } = play
+          const stepOf = (_: Script, i: number) =>
+            step(`S${i}`, { onStart: () => play.onStart(i), onContinue: () => play.onContinue(i) })
           let at = 0
           const elements = layout.map((members, e) => {
             const built = members.map((m) => stepOf(m, at++))
@@ -204,7 +215,7 @@ describe("Orchestrator (properties)", () => {
                 // a run that ended has no member left pending
                 if (terminal(view.status)) expect(statuses).not.toContain("pending")
                 for (const n of starts) expect(n).toBeLessThanOrEqual(1)
-                ended = terminal(view.status)
+                play.ended = terminal(view.status)
                 before = view
               }
               // what the model allows: elements run in order; in the element that ends the run, the
@@ -240,7 +251,7 @@ describe("Orchestrator (properties)", () => {
               }
               expect(status).toContain(before.status)
               yield* o.executePending()
-              expect(afterEnd).toBe(0)
+              expect(play.afterEnd).toBe(0)
               expect((yield* o.get(runId)).status).toBe(before.status)
             }).pipe(Effect.provide(Repository.layerMemory), Effect.scoped)
           )
@@ -263,32 +274,8 @@ describe("Orchestrator (properties)", () => {
           // one script per member (a step, or skipped step, has one: its first)
           const elements = layout.map((e) => (e.kind === "step" || e.kind === "skipped" ? { ...e, scripts: e.scripts.slice(0, 1) } : e))
           const flat = elements.flatMap((e) => e.scripts)
-          const starts = flat.map(() => 0)
-          const continues = flat.map(() => 0)
-          let afterEnd = 0
-          let ended = false
-          const onStart = (i: number) =>
-            Effect.suspend(() => {
-              if (ended) afterEnd++
-              starts[i]++
-              return flat[i].startFails ? Effect.fail(new Refused()) : Effect.void
-            })
-          const onContinue = (i: number) =>
-            Effect.suspend((): Effect.Effect<Step.Outcome<void, void>, Refused> => {
-              if (ended) afterEnd++
-              const a = flat[i].answers[continues[i]++] ?? "finish"
-              return a === "wait"
-                ? Effect.succeed(Step.wait())
-                : a === "finish"
-                ? Effect.succeed(Step.finish())
-                : a === "fail"
-                ? Effect.succeed(Step.fail("refused"))
-                : a === "cancel"
-                ? Effect.succeed(Step.cancel("not needed"))
-                : a === "error"
-                ? Effect.fail(new Refused())
-                : Effect.die(new Error("boom"))
-            })
+          const play = scripted(flat)
+          const { continues, starts, onContinue, onStart } = play
           // the flat index of each record by name, and the element of each name
           const indexOf = new Map<string, number>()
           const elementOf = new Map<string, number>()
@@ -353,7 +340,7 @@ describe("Orchestrator (properties)", () => {
                 }
                 if (terminal(view.status)) expect(view.steps.map((s) => s.status)).not.toContain("pending")
                 for (const n of starts) expect(n).toBeLessThanOrEqual(1)
-                ended = terminal(view.status)
+                play.ended = terminal(view.status)
                 before = view
               }
               // the model: elements in order; skipped steps never run; in the element that ends the
@@ -392,7 +379,7 @@ describe("Orchestrator (properties)", () => {
               }
               expect(status).toContain(before.status)
               yield* o.executePending()
-              expect(afterEnd).toBe(0)
+              expect(play.afterEnd).toBe(0)
               expect((yield* o.get(runId)).status).toBe(before.status)
             }).pipe(Effect.provide(Repository.layerMemory), Effect.scoped)
           )

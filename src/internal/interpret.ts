@@ -73,6 +73,12 @@ const groupOf = (definition: Definition, steps: ReadonlyArray<StepRecord>, index
   return steps[parent].metadata.members as [number, number]
 }
 
+/** the group that is current when the step record at `index` is: a forEach's members, or the group it belongs to */
+const currentGroup = (definition: Definition, steps: ReadonlyArray<StepRecord>, index: number) => {
+  const members = steps[index].metadata.members
+  return Array.isArray(members) ? members as [number, number] : groupOf(definition, steps, index)
+}
+
 /**
  * The step run id of a forEach's member: derived from the forEach's own (the same after a crash
  * that repeats the start), in the shape of a UUID (version 8, RFC 9562)
@@ -82,6 +88,31 @@ const memberId = (head: string, index: number): string => {
   const variant = ((parseInt(h[16], 16) & 0x3) | 0x8).toString(16)
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
+
+/** a step record that is `created`: a run's step when the run is made, a forEach's member when it starts */
+const createdStep = (
+  uuid: string,
+  name: string,
+  run: string,
+  position: number,
+  metadata: StepRecord["metadata"],
+  now: number
+): StepRecord => ({
+  uuid,
+  name,
+  pipeline_uuid: run,
+  position,
+  status: "created",
+  metadata,
+  attempt: 1,
+  state: null,
+  output: null,
+  error: null,
+  created_at: now,
+  updated_at: now,
+  started_at: null,
+  ended_at: null
+})
 
 /** @internal */
 export const unregistered = (name: string): Definition => ({
@@ -128,22 +159,9 @@ export const initial = (
     updated_at: now,
     ended_at: null
   }
-  const steps: Array<StepRecord> = definition.steps.map(({ step }, position) => ({
-    uuid: ids.steps[position],
-    name: step.name,
-    pipeline_uuid: ids.run,
-    position,
-    status: "created",
-    metadata: {},
-    attempt: 1,
-    state: null,
-    output: null,
-    error: null,
-    created_at: now,
-    updated_at: now,
-    started_at: null,
-    ended_at: null
-  }))
+  const steps: Array<StepRecord> = definition.steps.map(({ step }, position) =>
+    createdStep(ids.steps[position], step.name, ids.run, position, {}, now)
+  )
   const event: HistoryEvent = {
     run_uuid: ids.run,
     at: now,
@@ -750,22 +768,14 @@ const fanOut = (
         cause: null
       })
     }
-    members.push({
-      uuid: memberId(head.uuid, index),
-      name: `${head.name}[${index}]`,
-      pipeline_uuid: head.pipeline_uuid,
-      position: from + index,
-      status: "created",
-      metadata: { parent: sd.index, index, item: encoded.right === null ? null : JSON.parse(encoded.right) },
-      attempt: 1,
-      state: null,
-      output: null,
-      error: null,
-      created_at: now,
-      updated_at: now,
-      started_at: null,
-      ended_at: null
-    })
+    const item = encoded.right === null ? null : JSON.parse(encoded.right)
+    members.push(
+      createdStep(memberId(head.uuid, index), `${head.name}[${index}]`, head.pipeline_uuid, from + index, {
+        parent: sd.index,
+        index,
+        item
+      }, now)
+    )
   }
   w.draft = Records.fanOut(w.draft, sd.index, members, actor(w, now))
   return advance(definition, w, now)
@@ -834,12 +844,8 @@ const invalid = (w: Work, operation: string, detail: string): ReadonlyArray<Comm
 const cancelAsked = (definition: Definition, w: Work, reason: string, now: number): ReadonlyArray<Command> => {
   if (isTerminal(w.base.status)) return invalid(w, "cancel", `it has ended (${w.base.status})`)
   // the current step, and every member of the current group (a parallel group, or a forEach's members)
-  const steps = w.draft.steps
-  const current = steps.findIndex((step) => !isTerminal(step.status))
-  const members = steps[current]?.metadata.members
-  const group = current < 0 || current >= definition.steps.length
-    ? undefined
-    : Array.isArray(members) ? members as [number, number] : definition.pipeline.group(current)
+  const current = w.draft.steps.findIndex((step) => !isTerminal(step.status))
+  const group = current < 0 ? undefined : currentGroup(definition, w.draft.steps, current)
   w.draft = Records.cancelRun(w.draft, reason, actor(w, now), group)
   return manageCommit(w)
 }

@@ -118,6 +118,30 @@ export const children = (backend: Backend) =>
         })
       ))
 
+    it.effect("a child ended by a process that does not register its parent: the parent finds it at its recheck", () =>
+      run((orchestrator) =>
+        Effect.gen(function*() {
+          const log = recorder()
+          const { onboarding, provisioning } = family(log, { waits: 1, after: Duration.seconds(20) })
+          const o = yield* orchestrator([onboarding, provisioning])
+          // a worker of the child pipeline only: it cannot signal the parent
+          const other = yield* orchestrator([provisioning])
+          const parentId = yield* o.start(onboarding, { input: { email: "x", fail: false, cancel: false } })
+          const childId = (yield* o.get(parentId)).children![0].runId
+          yield* TestClock.adjust("20 seconds")
+          yield* other.executePending()
+          expect((yield* o.get(childId)).status).toBe("finished")
+          let parent = yield* o.get(parentId)
+          expect(parent.status).toBe("pending")
+          expect(parent.wakeAt.getTime()).toBe(60_000)
+          yield* TestClock.adjust("40 seconds")
+          yield* o.executePending()
+          parent = yield* o.get(parentId)
+          expect(parent.status).toBe("finished")
+          expect(parent.steps[0].output).toEqual({ gigabytes: 100 })
+        })
+      ))
+
     it.effect("the child fails: the step and the parent fail with its error; the child is cancelled: so is the parent", () =>
       run((orchestrator) =>
         Effect.gen(function*() {

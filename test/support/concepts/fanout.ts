@@ -223,10 +223,15 @@ export const fanout = (backend: Backend) =>
           expect(failed.status).toBe("failed")
           expect(failed.steps[0].error?.message).toContain("no items today")
           const runId = yield* o.start(waiting, { input: { customers: ["a", "b"] } })
+          // members take no signals
+          const refused = yield* Effect.flip(o.signal(runId, "Invoice[0]", "hello"))
+          expect(refused).toMatchObject({ _tag: "InvalidOperation" })
+          expect(refused.message).toContain("has no step")
           yield* o.cancel(runId, "stop")
           const view = yield* o.get(runId)
           expect(view.status).toBe("cancelled")
           expect(view.steps.map((s) => s.status)).toEqual(["finished", "cancelled", "created", "cancelled", "cancelled"])
+
           expect(Mermaid.pipeline(waiting)).toContain("procs")
         })
       ))
